@@ -13,7 +13,7 @@ Layout (format ``sgnoise.noise``, version 1)::
         noise               (K, M) float32  g_B - mean_B g_B, rows = disjoint mini-batches in evaluation order
         full_gradient       (M,)   float32  mean of the K mini-batch gradients (stored columns)
         noise_random        (R, M) float32  optional: R independently drawn mini-batches, minus full_gradient
-        attrs: iteration, lr, train_loss, train_accuracy, test_loss, test_accuracy,
+        attrs: iteration, step_size, train_loss, train_accuracy, test_loss, test_accuracy,
                full_gradient_norm (over all P parameters)
 
 The writer works on ``<path>.partial`` and renames it onto ``path`` when closed after

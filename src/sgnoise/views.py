@@ -30,3 +30,12 @@ def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude"
                                  ci_low=np.nan, ci_high=np.nan, n_samples=n_samples,
                                  zero_fraction=zero_fraction, zeros=zeros))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def alpha_tables_from_config(path, alpha_config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Entry point of the workflow's α rule: the ``alpha:`` config block (schemas/alpha.schema.yaml)
+    → (alpha table, per-coordinate α table). Keep this signature: scripts/alpha.py calls it."""
+    table = alpha_table(path, methods=alpha_config.get("methods", ["mohammadi"]),
+                        views=alpha_config.get("views", ["pooled"]), zeros=alpha_config.get("zeros", "exclude"))
+    per_parameter = pd.DataFrame(columns=["iteration", "method", "column", "layer", "alpha"])
+    return table, per_parameter

@@ -1,0 +1,34 @@
+# sgnoise: tail-index analysis of stochastic gradient noise (Şimşekli, Sagun & Gürbüzbalaban,
+# ICML 2019) and Lévy-SDE first-exit simulations. The default study runs with
+#   snakemake --cores 8
+# See README.md for the figures, the config keys and the SLURM profile.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.20")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+validate(config["alpha"], "schemas/alpha.schema.yaml")
+validate(config["sde"], "schemas/sde.schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/alpha.smk"
+include: "rules/figures.smk"
+include: "rules/validation.smk"
+include: "rules/sde.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

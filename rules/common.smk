@@ -1,0 +1,121 @@
+# Helpers: config → run list → paths. The only .smk file with Python functions.
+
+import itertools
+import math
+
+from sgnoise.data import dataset_info
+from sgnoise.models import model_tag
+from sgnoise.train import checkpoint_schedule
+
+
+wildcard_constraints:
+    run=r"[^/]+/[^/]+/[^/]+/[^/]+/s\d+",
+    dataset=r"[a-z0-9]+",
+
+
+DATA_DIR = config["data"]["dir"].rstrip("/")
+FIGURE_FORMATS = ["pdf", "png"]
+RUN_FIGURES = ["alpha_vs_width", "alpha_over_iterations", "alpha_views", "per_parameter_alpha"]
+STANDALONE_FIGURES = ["estimator_validation"]
+SDE_FIGURES = [
+    "sde_exit_vs_eps",
+    "sde_exit_vs_width",
+    "sde_exit_vs_depth",
+    "sde_exit_distribution",
+    "sde_levy_paths",
+    "sde_discrete_exit",
+]
+MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale"], "vgg": ["variant", "batch_norm"]}
+GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed"]
+
+
+class ConfigError(ValueError):
+    """A config value that the schema cannot check (it depends on other values)."""
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def expand_grid(index, grid):
+    """All runs of one `runs:` entry: the Cartesian product of its list-valued keys."""
+    model = grid["model"]
+    keys = GRID_KEYS + MODEL_SIZE_KEYS[model]
+    for key in MODEL_SIZE_KEYS[model]:
+        if key not in grid and key != "batch_norm":
+            raise ConfigError(f"config runs[{index}]: model '{model}' needs key '{key}'")
+    foreign = [k for k in grid if k not in keys]
+    if foreign:
+        raise ConfigError(f"config runs[{index}]: key(s) {foreign} do not apply to model '{model}' (allowed: {keys})")
+    values = [_as_list(grid.get(key, False)) for key in keys]
+    for combination in itertools.product(*values):
+        yield dict(zip(keys, combination))
+
+
+def run_id(run):
+    """Readable, stable run id from the values that change the result."""
+    return (
+        f"{run['dataset']}/{model_tag(run)}/{run['loss']}/"
+        f"b{run['batch_size']}-lr{run['lr']:g}-it{run['iterations']}/s{run['seed']}"
+    )
+
+
+def build_runs(config):
+    runs = {}
+    train = config["train"]
+    for index, grid in enumerate(config["runs"]):
+        for run in expand_grid(index, grid):
+            info = dataset_info(run["dataset"])
+            if run["batch_size"] > info.n_train:
+                raise ConfigError(
+                    f"config runs[{index}].batch_size={run['batch_size']} is larger than the "
+                    f"training set of '{run['dataset']}' ({info.n_train} points)"
+                )
+            try:
+                checkpoints = checkpoint_schedule(
+                    run["iterations"], train["checkpoints"]["count"], train["checkpoints"]["iterations"]
+                )
+            except ValueError as error:
+                raise ConfigError(f"config runs[{index}] (iterations={run['iterations']}): {error}") from None
+            model = {key: run[key] for key in ["model"] + MODEL_SIZE_KEYS[run["model"]]}
+            runs[run_id(run)] = dict(
+                dataset=run["dataset"],
+                model=model,
+                loss=run["loss"],
+                batch_size=run["batch_size"],
+                lr=float(run["lr"]),
+                iterations=run["iterations"],
+                seed=run["seed"],
+                lr_milestones=train["lr_milestones"],
+                lr_factor=train["lr_factor"],
+                checkpoints=checkpoints,
+                max_coords=config["noise"]["max_coords"],
+                noise_seed=config["noise"]["seed"],
+                random_minibatches=config["noise"]["random_minibatches"],
+                on_divergence=train["on_divergence"],
+            )
+    return runs
+
+
+RUNS = build_runs(config)
+
+
+def run_spec(wildcards):
+    return dict(run_id=wildcards.run, **RUNS[wildcards.run])
+
+
+def run_dataset_path(wildcards):
+    return f"{DATA_DIR}/{RUNS[wildcards.run]['dataset']}.npz"
+
+
+def run_files(name):
+    return [f"results/runs/{run}/{name}" for run in RUNS]
+
+
+def figure_paths(name):
+    return [f"results/figures/{name}.{ext}" for ext in FIGURE_FORMATS]
+
+
+def all_targets():
+    names = RUN_FIGURES + STANDALONE_FIGURES + SDE_FIGURES
+    return [path for name in names for path in figure_paths(name)]

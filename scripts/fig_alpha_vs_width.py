@@ -1,0 +1,11 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+import pandas as pd
+
+from sgnoise.plots.common import save_figure
+from sgnoise.plots.training import alpha_vs_width
+
+fig = alpha_vs_width(pd.read_csv(snakemake.input.alpha), pd.read_csv(snakemake.input.runs), method=snakemake.params.method)
+save_figure(fig, [snakemake.output.pdf, snakemake.output.png])

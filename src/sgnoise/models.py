@@ -1,0 +1,74 @@
+"""Model registry. FCN(depth, width): bias-free Linear layers with ReLU (PAPER.md §4)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class FCN(nn.Module):
+    """depth Linear layers without bias: input→w, (depth−2)×(w→w), w→classes, ReLU between.
+
+    Parameter count: d_in·w + (depth−2)·w² + w·classes.
+    """
+
+    def __init__(self, input_dim: int, depth: int, width: int, num_classes: int):
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"FCN depth must be >= 2 (number of Linear layers), got {depth}")
+        if width < 1:
+            raise ValueError(f"FCN width must be >= 1, got {width}")
+        sizes = [input_dim] + [width] * (depth - 1) + [num_classes]
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x)
+
+
+def fcn_num_parameters(input_dim: int, depth: int, width: int, num_classes: int) -> int:
+    return input_dim * width + (depth - 2) * width * width + width * num_classes
+
+
+MODELS = ("fcn", "alexnet", "vgg")
+
+
+def model_tag(spec: dict) -> str:
+    """Readable, stable path component for a model spec (part of the run id)."""
+    name = spec["model"]
+    if name == "fcn":
+        return f"fcn-d{spec['depth']}-w{spec['width']}"
+    if name == "alexnet":
+        return f"alexnet-c{spec['scale']}"
+    if name == "vgg":
+        return f"vgg{spec['variant']}" + ("-bn" if spec.get("batch_norm") else "")
+    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+
+
+def build_model(spec: dict, input_shape, num_classes: int) -> nn.Module:
+    """Instantiate the model named in ``spec["model"]`` with its size keys."""
+    name = spec["model"]
+    if name == "fcn":
+        return FCN(math.prod(input_shape), spec["depth"], spec["width"], num_classes)
+    if name == "alexnet":
+        from sgnoise.models_cnn import alexnet
+
+        return alexnet(spec["scale"], num_classes, in_channels=input_shape[0])
+    if name == "vgg":
+        from sgnoise.models_cnn import vgg
+
+        return vgg(spec["variant"], num_classes, batch_norm=spec.get("batch_norm", False))
+    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+
+
+def parameter_layout(model: nn.Module) -> list[tuple[str, int, int]]:
+    """(name, offset, size) of every parameter tensor in parameters_to_vector order."""
+    layout, offset = [], 0
+    for name, parameter in model.named_parameters():
+        layout.append((name, offset, parameter.numel()))
+        offset += parameter.numel()
+    return layout
