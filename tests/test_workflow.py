@@ -1,0 +1,91 @@
+"""Workflow tests: lint, dry runs, the tiny study end to end, caching, and config errors."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workflow import REPO, TINY, planned_rules, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_lint_prints_nothing(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    output = "\n".join(line for line in (result.stdout + result.stderr).splitlines()
+                       if not line.startswith("Using workflow specific profile")
+                       and not line.startswith("Congratulations, your workflow is in a good condition"))
+    assert result.returncode == 0, output
+    assert output.strip() == "", output
+
+
+def test_dry_run_default_config(tmp_path):
+    result = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
+    rules = planned_rules(result.stdout)
+    assert rules["train"] == rules["alpha"] == 18  # 3 depths × 3 widths × 2 losses
+    assert rules["prepare_dataset"] == 1 and rules["all"] == 1
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_tiny_study_outputs(tiny_study):
+    runs = sorted(p.parent for p in (tiny_study / "results/runs").rglob("alpha.csv"))
+    assert len(runs) == 4
+    for run in runs:
+        alpha = pd.read_csv(run / "alpha.csv")
+        pooled = alpha[(alpha["view"] == "pooled") & (alpha["method"] == "mohammadi")]
+        assert len(pooled) == 4  # checkpoints.count = 4
+        assert all(math.isfinite(a) and 0 < a <= 2.5 for a in pooled["alpha"])
+        assert {"iteration", "method", "view", "alpha", "ci_low", "ci_high", "n_samples", "zero_fraction"} <= set(alpha.columns)
+        assert (run / "noise.h5").stat().st_size > 0 and (run / "metrics.csv").exists()
+    figures = tiny_study / "results/figures"
+    for name in ["alpha_vs_width", "alpha_over_iterations"]:
+        assert (figures / f"{name}.pdf").stat().st_size > 0 and (figures / f"{name}.png").stat().st_size > 0
+    assert not list(tiny_study.rglob("*.partial")) and not list(tiny_study.rglob(".*.tmp*"))
+
+
+def test_second_dry_run_has_nothing_to_do(tiny_study):
+    result = snakemake(tiny_study, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_an_alpha_option_reruns_alpha_and_figures_only(tiny_study, tmp_path):
+    config = write_config(tmp_path / "changed.yaml", alpha={"zeros": "keep"})
+    rules = planned_rules(snakemake(tiny_study, "-n", configfile=config).stdout)
+    assert "alpha" in rules and "alpha_vs_width" in rules
+    assert "train" not in rules and "prepare_dataset" not in rules
+
+
+def test_rebuilding_one_figure_reruns_nothing_upstream(tiny_study):
+    (tiny_study / "results/figures/alpha_vs_width.png").unlink()
+    rules = planned_rules(snakemake(tiny_study, "-n", "alpha_vs_width").stdout)
+    assert rules == {"alpha_vs_width": 1}
+
+
+@pytest.mark.parametrize("change,expected", [
+    (dict(trian={"threads": 1}), "trian"),
+    (dict(train={"threads": "many"}), "threads"),
+    (dict(noise={"max_coords": 0}), "max_coords"),
+    (dict(runs=[{"dataset": "mnist5k", "model": "fcn", "depth": 2, "width": -4, "loss": "nll",
+                 "batch_size": 100, "lr": 0.1, "iterations": 10}]), "width"),
+    (dict(runs=[{"dataset": "mnist5k", "model": "fcn", "depth": 2, "width": 4, "loss": "nll",
+                 "batch_size": 5000, "lr": 0.1, "iterations": 10}]), "batch_size"),
+    (dict(runs=[{"dataset": "mnist7k", "model": "fcn", "depth": 2, "width": 4, "loss": "nll",
+                 "batch_size": 100, "lr": 0.1, "iterations": 10}]), "dataset"),
+    (dict(train={"checkpoints": {"iterations": [5, 500]}}), "iterations"),
+])
+def test_bad_config_stops_before_any_job(tmp_path, change, expected):
+    config = write_config(tmp_path / "bad.yaml", **change)
+    result = snakemake(tmp_path, "--cores", "1", configfile=config, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
