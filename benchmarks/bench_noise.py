@@ -25,16 +25,19 @@ from sgnoise.models import FCN, parameter_layout
 from sgnoise.noise import gradient_noise
 from sgnoise.store import NoiseDumpWriter
 
-REPEATS = 5
+REPEATS = 7
 
 
-def timed(function):
-    times = []
+def timed_interleaved(*functions):
+    """Median time of each function over REPEATS rounds, the functions interleaved within a round
+    (so a slow phase of a shared machine hits all of them alike)."""
+    times = [[] for _ in functions]
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for function, bucket in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) for bucket in times]
 
 
 def main():
@@ -70,7 +73,7 @@ def main():
         return matrix - matrix.mean(0)
 
     epoch(), noise_pass(), naive_noise_pass()  # warm-up
-    t_epoch, t_noise, t_naive = timed(epoch), timed(noise_pass), timed(naive_noise_pass)
+    t_epoch, t_noise, t_naive = timed_interleaved(epoch, noise_pass, naive_noise_pass)
     noise, full = gradient_noise(model, cross_entropy, x, y, b)
     matrix = noise.numpy()
     layout = parameter_layout(model)

@@ -104,6 +104,13 @@ def run_spec(wildcards):
     return dict(run_id=wildcards.run, **RUNS[wildcards.run])
 
 
+def downloaded_manifest(wildcards):
+    """The download rule's manifest for datasets that are downloaded; nothing for bundled ones."""
+    if dataset_info(wildcards.dataset).source == "download":
+        return f"{DATA_DIR}/{wildcards.dataset}/MANIFEST.json"
+    return []
+
+
 def run_dataset_path(wildcards):
     return f"{DATA_DIR}/{RUNS[wildcards.run]['dataset']}.npz"
 

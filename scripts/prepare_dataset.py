@@ -2,6 +2,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
+from pathlib import Path
+
 from sgnoise.data import dataset_info, prepare_mnist5k, save_prepared
 
 name = snakemake.wildcards.dataset
@@ -11,6 +13,6 @@ if name == "mnist5k":
 else:
     from sgnoise.download import prepare_downloaded
 
-    arrays = prepare_downloaded(name, snakemake.input.raw)
+    arrays = prepare_downloaded(name, Path(snakemake.output[0]).parent)  # <root>/<name>.npz
 save_prepared(arrays, snakemake.output[0])
 print(f"prepared {name}: {len(arrays['train_labels'])} train, {len(arrays['test_labels'])} test", file=sys.stderr)

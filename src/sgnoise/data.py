@@ -97,3 +97,13 @@ def load_prepared(path, device="cpu") -> dict:
     return dict(train_x=images("train_images"), train_y=torch.from_numpy(arrays["train_labels"]).to(device),
                 test_x=images("test_images"), test_y=torch.from_numpy(arrays["test_labels"]).to(device),
                 num_classes=int(arrays.get("num_classes", int(arrays["train_labels"].max()) + 1)))
+
+
+def prepare_downloaded(name: str, root) -> dict:
+    """A downloaded, verified torchvision dataset (``<root>/<name>``) in the prepared format."""
+    from sgnoise.download import load_raw
+
+    info = dataset_info(name)
+    arrays = load_raw(name, root)
+    arrays.update(mean=np.array(info.mean), std=np.array(info.std), num_classes=np.int64(info.num_classes))
+    return arrays
