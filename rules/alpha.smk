@@ -26,11 +26,33 @@ rule tables:
         per_parameter="results/tables/alpha_per_parameter.csv",
         metrics="results/tables/metrics.csv",
         runs="results/tables/runs.csv",
+        phases="results/tables/phase_changes.csv",
     params:
         runs=RUNS,
+        method=config["figures"]["method"],
+        phase_min_jump=config["figures"]["phase_min_jump"],
     log:
         "logs/tables.log",
     conda:
         "../envs/analysis.yaml"
     script:
         "../scripts/tables.py"
+
+
+rule noise_summary:
+    input:
+        noise="results/runs/{run}/noise.h5",
+    output:
+        norms="results/runs/{run}/noise_norms.csv",
+        coordinates="results/runs/{run}/coordinates.csv",
+        fits="results/runs/{run}/coordinate_fits.csv",
+    params:
+        seed=config["noise"]["seed"],
+        n_coordinates=config["figures"]["n_coordinates"],
+        method=config["figures"]["method"],
+    log:
+        "logs/noise_summary/{run}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/noise_summary.py"

@@ -15,7 +15,17 @@ wildcard_constraints:
 
 DATA_DIR = config["data"]["dir"].rstrip("/")
 FIGURE_FORMATS = ["pdf", "png"]
-RUN_FIGURES = ["alpha_vs_width", "alpha_over_iterations", "alpha_views", "per_parameter_alpha"]
+RUN_FIGURES = [
+    "alpha_vs_width",
+    "alpha_vs_depth",
+    "alpha_vs_batch_size",
+    "alpha_vs_scale",
+    "alpha_over_iterations",
+    "noise_norm_histogram",
+    "coordinate_distribution",
+    "alpha_views",
+    "per_parameter_alpha",
+]
 STANDALONE_FIGURES = ["estimator_validation"]
 SDE_FIGURES = [
     "sde_exit_vs_eps",
@@ -25,7 +35,8 @@ SDE_FIGURES = [
     "sde_levy_paths",
     "sde_discrete_exit",
 ]
-MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale"], "vgg": ["variant", "batch_norm"]}
+MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale"], "vgg": ["variant", "width", "batch_norm"]}
+MODEL_DEFAULTS = {"vgg": {"width": 64, "batch_norm": False}}
 GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed"]
 
 
@@ -41,13 +52,14 @@ def expand_grid(index, grid):
     """All runs of one `runs:` entry: the Cartesian product of its list-valued keys."""
     model = grid["model"]
     keys = GRID_KEYS + MODEL_SIZE_KEYS[model]
+    defaults = MODEL_DEFAULTS.get(model, {})
     for key in MODEL_SIZE_KEYS[model]:
-        if key not in grid and key != "batch_norm":
+        if key not in grid and key not in defaults:
             raise ConfigError(f"config runs[{index}]: model '{model}' needs key '{key}'")
     foreign = [k for k in grid if k not in keys]
     if foreign:
         raise ConfigError(f"config runs[{index}]: key(s) {foreign} do not apply to model '{model}' (allowed: {keys})")
-    values = [_as_list(grid.get(key, False)) for key in keys]
+    values = [_as_list(grid.get(key, defaults.get(key))) for key in keys]
     for combination in itertools.product(*values):
         yield dict(zip(keys, combination))
 
@@ -117,6 +129,25 @@ def run_dataset_path(wildcards):
 
 def run_files(name):
     return [f"results/runs/{run}/{name}" for run in RUNS]
+
+
+def example_runs():
+    """Runs shown in the noise-norm and coordinate figures: figures.example_runs, or else the last
+    run (in config order, so the largest model of a sweep) of each dataset × model × loss."""
+    chosen = config["figures"]["example_runs"]
+    unknown = [run for run in chosen if run not in RUNS]
+    if unknown:
+        raise ConfigError(f"config figures.example_runs: {unknown} are not runs of this study; runs are e.g. {next(iter(RUNS))}")
+    if chosen:
+        return chosen
+    last = {}
+    for run, spec in RUNS.items():
+        last[(spec["dataset"], spec["model"]["model"], spec["loss"])] = run
+    return list(last.values())
+
+
+def example_run_files(name):
+    return [f"results/runs/{run}/{name}" for run in example_runs()]
 
 
 def figure_paths(name):

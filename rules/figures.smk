@@ -1,18 +1,77 @@
+# One named rule per figure; each reads tidy tables and calls one function of sgnoise.plots.
+
+
 rule alpha_vs_width:
     input:
         alpha="results/tables/alpha.csv",
         runs="results/tables/runs.csv",
     output:
         pdf="results/figures/alpha_vs_width.pdf",
-        png=report("results/figures/alpha_vs_width.png", caption="../report/alpha_vs_width.rst", category="Tail index"),
+        png=report("results/figures/alpha_vs_width.png", caption="../report/alpha_vs_width.rst", category="Tail index across the grid"),
     params:
-        method=config["figures"]["method"],
+        function="training.alpha_vs_width",
+        options={"method": config["figures"]["method"]},
     log:
         "logs/figures/alpha_vs_width.log",
     conda:
         "../envs/analysis.yaml"
     script:
-        "../scripts/fig_alpha_vs_width.py"
+        "../scripts/figure.py"
+
+
+rule alpha_vs_depth:
+    input:
+        alpha="results/tables/alpha.csv",
+    output:
+        pdf="results/figures/alpha_vs_depth.pdf",
+        png=report("results/figures/alpha_vs_depth.png", caption="../report/alpha_vs_depth.rst", category="Tail index across the grid"),
+    params:
+        function="grid.alpha_vs_depth",
+        options={"method": config["figures"]["method"]},
+    log:
+        "logs/figures/alpha_vs_depth.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule alpha_vs_batch_size:
+    input:
+        alpha="results/tables/alpha.csv",
+    output:
+        pdf="results/figures/alpha_vs_batch_size.pdf",
+        png=report(
+            "results/figures/alpha_vs_batch_size.png",
+            caption="../report/alpha_vs_batch_size.rst",
+            category="Tail index across the grid",
+        ),
+    params:
+        function="grid.alpha_vs_batch_size",
+        options={"method": config["figures"]["method"]},
+    log:
+        "logs/figures/alpha_vs_batch_size.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule alpha_vs_scale:
+    input:
+        alpha="results/tables/alpha.csv",
+    output:
+        pdf="results/figures/alpha_vs_scale.pdf",
+        png=report("results/figures/alpha_vs_scale.png", caption="../report/alpha_vs_scale.rst", category="Tail index across the grid"),
+    params:
+        function="grid.alpha_vs_scale",
+        options={"method": config["figures"]["method"]},
+    log:
+        "logs/figures/alpha_vs_scale.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
 
 
 rule alpha_over_iterations:
@@ -20,18 +79,63 @@ rule alpha_over_iterations:
         alpha="results/tables/alpha.csv",
         metrics="results/tables/metrics.csv",
         runs="results/tables/runs.csv",
+        phases="results/tables/phase_changes.csv",
     output:
         pdf="results/figures/alpha_over_iterations.pdf",
         png=report(
             "results/figures/alpha_over_iterations.png",
             caption="../report/alpha_over_iterations.rst",
-            category="Tail index",
+            category="Tail index over training",
         ),
     params:
-        method=config["figures"]["method"],
+        function="training.alpha_over_iterations",
+        options={"method": config["figures"]["method"]},
     log:
         "logs/figures/alpha_over_iterations.log",
     conda:
         "../envs/analysis.yaml"
     script:
-        "../scripts/fig_alpha_over_iterations.py"
+        "../scripts/figure.py"
+
+
+rule noise_norm_histogram:
+    input:
+        norms=example_run_files("noise_norms.csv"),
+    output:
+        pdf="results/figures/noise_norm_histogram.pdf",
+        png=report(
+            "results/figures/noise_norm_histogram.png",
+            caption="../report/noise_norm_histogram.rst",
+            category="The noise itself",
+        ),
+    params:
+        function="grid.noise_norm_histogram",
+        options={},
+    log:
+        "logs/figures/noise_norm_histogram.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule coordinate_distribution:
+    input:
+        coordinates=example_run_files("coordinates.csv"),
+        fits=example_run_files("coordinate_fits.csv"),
+    output:
+        pdf="results/figures/coordinate_distribution.pdf",
+        png=report(
+            "results/figures/coordinate_distribution.png",
+            caption="../report/coordinate_distribution.rst",
+            category="The noise itself",
+        ),
+    params:
+        function="grid.coordinate_distribution",
+        options={},
+    log:
+        "logs/figures/coordinate_distribution.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"

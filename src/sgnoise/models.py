@@ -45,7 +45,7 @@ def model_tag(spec: dict) -> str:
     if name == "alexnet":
         return f"alexnet-c{spec['scale']}"
     if name == "vgg":
-        return f"vgg{spec['variant']}" + ("-bn" if spec.get("batch_norm") else "")
+        return f"vgg{spec['variant']}-w{spec.get('width', 64)}" + ("-bn" if spec.get("batch_norm") else "")
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
 
 
@@ -57,11 +57,12 @@ def build_model(spec: dict, input_shape, num_classes: int) -> nn.Module:
     if name == "alexnet":
         from sgnoise.models_cnn import alexnet
 
-        return alexnet(spec["scale"], num_classes, in_channels=input_shape[0])
+        return alexnet(spec["scale"], num_classes, in_channels=input_shape[0], input_size=input_shape[-1])
     if name == "vgg":
         from sgnoise.models_cnn import vgg
 
-        return vgg(spec["variant"], num_classes, batch_norm=spec.get("batch_norm", False))
+        return vgg(f"vgg{spec['variant']}", num_classes, batch_norm=spec.get("batch_norm", False),
+                   in_channels=input_shape[0], width=spec.get("width", 64))
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
 
 

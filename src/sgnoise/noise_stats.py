@@ -40,3 +40,35 @@ def coordinate_sample(noise: np.ndarray, size: int, rng: np.random.Generator) ->
     if values.size <= size:
         return values.copy()
     return values[np.sort(rng.choice(values.size, size=size, replace=False))]
+
+
+def summarise_dump(path, seed: int = 0, n_coordinates: int = 20000, alpha_method: str = "mohammadi"):
+    """Tidy summaries of a noise dump for the norm and coordinate figures.
+
+    Returns (norms, coordinates, fits): ``norms`` has one row per checkpoint, mini-batch and kind
+    (``noise`` or ``gaussian`` reference); ``coordinates`` a seeded sample of non-zero noise entries
+    at the first and last checkpoint; ``fits`` per checkpoint α̂, SαS scale and Gaussian sd.
+    """
+    import pandas as pd
+
+    from sgnoise.store import NoiseDump
+    from sgnoise.tail import estimate_alpha
+
+    rng = np.random.default_rng(seed)
+    norms, coordinates, fits = [], [], []
+    with NoiseDump(path) as dump:
+        iterations = dump.iterations
+        for iteration in iterations:
+            noise = dump.noise_array(iteration)
+            observed = noise_norms(noise)
+            reference = gaussian_reference_norms(noise, len(observed), rng)
+            norms.append(pd.DataFrame(dict(iteration=iteration, kind="noise", minibatch=np.arange(len(observed)), norm=observed)))
+            norms.append(pd.DataFrame(dict(iteration=iteration, kind="gaussian", minibatch=np.arange(len(reference)), norm=reference)))
+            alpha = estimate_alpha(noise, method=alpha_method)
+            nonzero = noise[noise != 0].astype(np.float64)
+            fits.append(dict(iteration=iteration, alpha=alpha, sas_scale=sas_scale_from_log_moment(nonzero, min(alpha, 2.0)),
+                             gaussian_sd=float(np.std(nonzero)), n=int(nonzero.size)))
+            if iteration in (iterations[0], iterations[-1]):
+                coordinates.append(pd.DataFrame(dict(iteration=iteration, value=coordinate_sample(noise, n_coordinates, rng))))
+    return (pd.concat(norms, ignore_index=True), pd.concat(coordinates, ignore_index=True),
+            pd.DataFrame(fits))

@@ -30,3 +30,15 @@ def detect_phase_change(iterations, alpha, min_jump: float = 0.05):
     if jump < min_jump or low == 0:
         return None, jump
     return int(iterations[low]), jump
+
+
+def phase_change_table(alpha, method: str = "mohammadi", view: str = "pooled", min_jump: float = 0.05):
+    """One row per run: the detected phase-change iteration (NaN if none) and the jump of α̂ after it."""
+    import pandas as pd
+
+    rows = []
+    selected = alpha[(alpha["method"] == method) & (alpha["view"] == view)]
+    for run, series in selected.groupby("run", sort=False):
+        iteration, jump = detect_phase_change(series["iteration"], series["alpha"], min_jump)
+        rows.append(dict(run=run, method=method, phase_change_iteration=iteration, alpha_jump=jump))
+    return pd.DataFrame(rows, columns=["run", "method", "phase_change_iteration", "alpha_jump"])

@@ -51,9 +51,12 @@ def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "moham
     return grid.figure
 
 
-def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi"):
+def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi",
+                          phases: pd.DataFrame | None = None):
     """α̂ (pooled) and train/test accuracy against iteration: rows loss × {α, accuracy}, columns model
-    (depth for FCNs), colour width (or scale)."""
+    (depth for FCNs), colour width (or scale). A triangle marks each run's detected phase change
+    (the lowest α̂ before its jump; ``phases`` from sgnoise.phases.phase_change_table)."""
+    change = {} if phases is None else dict(zip(phases["run"], phases["phase_change_iteration"]))
     set_style()
     data = alpha[(alpha["method"] == method) & (alpha["view"] == "pooled")].copy()
     metrics = metrics.copy()
@@ -80,6 +83,11 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
                     run_rows = run_rows.sort_values("iteration")
                     ax_alpha.plot(run_rows["iteration"] + 1, run_rows["alpha"], "o-", ms=3, color=colours[size],
                                   label=f"{size:g}")
+                    run = run_rows["run"].iloc[0]
+                    if pd.notna(change.get(run, np.nan)):
+                        at = run_rows[run_rows["iteration"] == change[run]]
+                        ax_alpha.plot(at["iteration"] + 1, at["alpha"] - 0.04, "^", ms=8, color=colours[size],
+                                      markeredgecolor="black", label="phase change")
                 msel = (metrics["loss"] == loss) & (metrics["column"] == column) & (metrics["size"] == size)
                 for _, run_rows in metrics[msel].groupby("run"):
                     run_rows = run_rows.sort_values("iteration")
