@@ -110,6 +110,10 @@ def build_runs(config):
 
 
 RUNS = build_runs(config)
+if config["figures"]["method"] not in config["alpha"]["methods"]:
+    raise ConfigError(
+        f"config figures.method={config['figures']['method']!r} must be one of alpha.methods {config['alpha']['methods']}"
+    )
 
 
 def run_spec(wildcards):

@@ -4,14 +4,15 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
 from sgnoise.phases import phase_change_table
-from sgnoise.tables import concat_run_tables, runs_table
+from sgnoise.tables import concat_run_tables, first_and_last_checkpoint, runs_table
 
 runs = runs_table(snakemake.params.runs, snakemake.input.status)
 write_csv_atomic(runs, snakemake.output.runs)
-for name in ("alpha", "per_parameter", "metrics"):
-    paths = getattr(snakemake.input, name)
-    table = concat_run_tables(paths, runs)
-    write_csv_atomic(table, getattr(snakemake.output, name))
-    if name == "alpha":
-        phases = phase_change_table(table, snakemake.params.method, min_jump=snakemake.params.phase_min_jump)
-        write_csv_atomic(phases, snakemake.output.phases)
+alpha = concat_run_tables(snakemake.input.alpha, runs)
+write_csv_atomic(alpha, snakemake.output.alpha)
+write_csv_atomic(phase_change_table(alpha, snakemake.params.method, min_jump=snakemake.params.phase_min_jump),
+                 snakemake.output.phases)
+write_csv_atomic(concat_run_tables(snakemake.input.metrics, runs), snakemake.output.metrics)
+# per-coordinate α: M rows per checkpoint and run; the study table keeps each run's first and last checkpoint
+per_parameter = first_and_last_checkpoint(concat_run_tables(snakemake.input.per_parameter, runs))
+write_csv_atomic(per_parameter, snakemake.output.per_parameter, float_format="%.6g")

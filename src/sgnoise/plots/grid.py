@@ -48,7 +48,7 @@ def batch_size_sweeps(alpha: pd.DataFrame, method: str) -> pd.DataFrame:
     """Final-checkpoint rows of the configurations (all keys but batch size) run at ≥ 2 batch sizes."""
     data = final_checkpoint_rows(alpha, method).copy()
     keys = [k for k in ["dataset", "model", "depth", "width", "scale", "variant", "loss", "lr", "seed"] if k in data]
-    data["config"] = data[keys].astype(str).agg(" ".join, axis=1)
+    data["config"] = data[keys].apply(lambda column: column.map(str)).agg(" ".join, axis=1)
     counts = data.groupby("config")["batch_size"].nunique()
     return data[data["config"].isin(counts[counts >= 2].index)]
 

@@ -1,0 +1,11 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+import pandas as pd  # noqa: E402
+
+from sgnoise.plots.common import save_figure  # noqa: E402
+from sgnoise.plots.tail import per_parameter_alpha_figure  # noqa: E402
+
+table = pd.read_csv(snakemake.input.table)
+save_figure(per_parameter_alpha_figure(table, method=snakemake.params.method), [snakemake.output.pdf, snakemake.output.png])
