@@ -60,8 +60,10 @@ def summarise_dump(path, seed: int = 0, n_coordinates: int = 20000, alpha_method
         iterations = dump.iterations
         for iteration in iterations:
             noise = dump.noise_array(iteration)
-            observed = noise_norms(noise)
-            reference = gaussian_reference_norms(noise, len(observed), rng)
+            # norms over the most mini-batches stored: the R random ones when present, else the K disjoint ones
+            rows = dump.read(iteration, "noise_random") if dump.has_random_noise(iteration) else noise
+            observed = noise_norms(rows)
+            reference = gaussian_reference_norms(rows, max(len(observed), 1000), rng)
             norms.append(pd.DataFrame(dict(iteration=iteration, kind="noise", minibatch=np.arange(len(observed)), norm=observed)))
             norms.append(pd.DataFrame(dict(iteration=iteration, kind="gaussian", minibatch=np.arange(len(reference)), norm=reference)))
             alpha = estimate_alpha(noise, method=alpha_method)

@@ -130,11 +130,13 @@ def coordinate_distribution(coordinates: pd.DataFrame, fits: pd.DataFrame):
         alpha, scale, sd = min(float(fit["alpha"]), 2.0), float(fit["sas_scale"]), float(fit["gaussian_sd"])
         sas = stats.levy_stable(alpha, 0.0, scale=scale)
         limit = np.quantile(np.abs(values), 0.999)
-        ax_hist.hist(values, bins=np.linspace(-limit, limit, 80), density=True, color="C7", alpha=0.7, label="noise coordinates")
+        density, _, _ = ax_hist.hist(values, bins=np.linspace(-limit, limit, 80), density=True, color="C7", alpha=0.7,
+                                     label="noise coordinates")
         grid = np.linspace(-limit, limit, 121)
         ax_hist.plot(grid, stats.norm.pdf(grid, scale=sd), "C0", label=f"Gaussian (sd {sd:.2g})")
         ax_hist.plot(grid, sas.pdf(grid), "C3", label=f"SαS (α̂ {alpha:.2f})")
         ax_hist.set_yscale("log")
+        ax_hist.set_ylim(0.3 * density[density > 0].min(), 3 * max(density.max(), sas.pdf(0.0)))
         ax_hist.set_title(f"{run}, iteration {int(iteration)}", fontsize=7)
         ax_hist.legend(fontsize=7)
         probabilities = (np.arange(1, 100) - 0.5) / 99
