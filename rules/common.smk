@@ -110,9 +110,11 @@ def build_runs(config):
 
 
 RUNS = build_runs(config)
-if config["figures"]["method"] not in config["alpha"]["methods"]:
+PER_PARAMETER_METHODS = config["alpha"]["per_parameter_methods"] or config["alpha"]["methods"][:1]
+if config["figures"]["method"] not in PER_PARAMETER_METHODS:
     raise ConfigError(
-        f"config figures.method={config['figures']['method']!r} must be one of alpha.methods {config['alpha']['methods']}"
+        f"config figures.method={config['figures']['method']!r} must be among the methods whose per-coordinate "
+        f"α is kept: alpha.per_parameter_methods (null = the first of alpha.methods) = {PER_PARAMETER_METHODS}"
     )
 
 

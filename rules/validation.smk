@@ -18,7 +18,7 @@ rule tail_validation:
         "../scripts/tail_validation.py"
 
 
-rule fig_alpha_views:
+rule alpha_views:
     input:
         table="results/tables/alpha.csv",
     output:
@@ -33,7 +33,7 @@ rule fig_alpha_views:
             category="Tail index",
         ),
     params:
-        method=config["alpha"]["methods"][0],
+        method=config["figures"]["method"],
     log:
         "logs/figures/alpha_views.log",
     conda:
@@ -42,7 +42,7 @@ rule fig_alpha_views:
         "../scripts/fig_tail_alpha_views.py"
 
 
-rule fig_per_parameter_alpha:
+rule per_parameter_alpha:
     input:
         table="results/tables/alpha_per_parameter.csv",
     output:
@@ -57,7 +57,7 @@ rule fig_per_parameter_alpha:
             category="Tail index",
         ),
     params:
-        method=config["alpha"]["methods"][0],
+        method=config["figures"]["method"],
     log:
         "logs/figures/per_parameter_alpha.log",
     conda:
@@ -66,7 +66,7 @@ rule fig_per_parameter_alpha:
         "../scripts/fig_tail_per_parameter_alpha.py"
 
 
-rule fig_estimator_validation:
+rule estimator_validation:
     input:
         summary="results/tables/estimator_validation_summary.csv",
         scale_mixture="results/tables/scale_mixture.csv",
