@@ -3,13 +3,28 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 
 import json
+from pathlib import Path
 
 from sgnoise.atomic import write_csv_atomic
-from sgnoise.views import alpha_tables_from_config
+from sgnoise.store import NoiseDump, NoiseDumpError
+from sgnoise.tables import mark_run_status, unestimated_alpha_table
+from sgnoise.views import COLUMNS, PER_PARAMETER_COLUMNS, alpha_table, alpha_table_options
 
-status = json.loads(open(snakemake.input.status).read())
-alpha, per_parameter = alpha_tables_from_config(snakemake.input.noise, snakemake.params.alpha)
-alpha["run_status"] = status["status"]
+status = json.loads(Path(snakemake.input.status).read_text())
+options = alpha_table_options(snakemake.params.alpha)
+try:
+    if status["status"] == "ok":
+        alpha, per_parameter = alpha_table(snakemake.input.noise, return_per_parameter=True, **options)
+    else:  # diverged: rows marked and α skipped; the dump is still opened, so a corrupt one is reported
+        with NoiseDump(snakemake.input.noise) as dump:
+            iterations = dump.iterations
+        alpha = unestimated_alpha_table(iterations, options.get("methods", ["mohammadi"]),
+                                        options.get("views", ["pooled"]), COLUMNS)
+        per_parameter = unestimated_alpha_table([], [], [], PER_PARAMETER_COLUMNS)
+except NoiseDumpError as error:
+    sys.exit(f"error: {error}")
+alpha = mark_run_status(alpha, status)
 write_csv_atomic(per_parameter, snakemake.output.per_parameter)
 write_csv_atomic(alpha, snakemake.output.alpha)
-print(f"{len(alpha)} α rows, run status {status['status']}", file=sys.stderr)
+note = f" at iteration {status['diverged_at']}: α not estimated" if status["status"] != "ok" else ""
+print(f"{len(alpha)} α rows, run status {status['status']}{note}", file=sys.stderr)

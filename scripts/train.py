@@ -4,14 +4,24 @@ sys.stderr = open(snakemake.log[0], "w")
 
 import torch
 
-from sgnoise.data import load_prepared
-from sgnoise.train import RunSpec, train_run
+from sgnoise.state import StateError
+from sgnoise.train import RunSpec, configure_determinism, load_run_data, train_run
 
-torch.set_num_threads(snakemake.params.threads)
 device = snakemake.params.device
 if device == "auto":
     device = "cuda" if torch.cuda.is_available() else "cpu"
+configure_determinism(device, snakemake.params.threads)
 spec = RunSpec.from_dict(snakemake.params.spec)
-data = load_prepared(snakemake.input.dataset)
-status = train_run(spec, data, snakemake.output.noise, snakemake.output.metrics, snakemake.output.status, device=device)
+# read from the config, not params, so that changing the save interval never retrains finished runs
+state_interval_s = snakemake.config["train"].get("state_interval_s")
+try:
+    data = load_run_data(snakemake.input.dataset)
+except ValueError as error:
+    sys.exit(f"error: {error}")
+try:
+    status = train_run(spec, data, snakemake.output.noise, snakemake.output.metrics, snakemake.output.status,
+                       device=device, state_root=snakemake.params.state_root, state_interval_s=state_interval_s,
+                       log=lambda message: print(message, file=sys.stderr, flush=True))
+except (StateError, FloatingPointError) as error:
+    sys.exit(f"error: {error}")
 print(f"{spec.run_id}: {status}", file=sys.stderr)

@@ -16,12 +16,18 @@ Layout (format ``sgnoise.noise``, version 1)::
         attrs: iteration, step_size, train_loss, train_accuracy, test_loss, test_accuracy,
                full_gradient_norm (over all P parameters)
 
-The writer works on ``<path>.partial`` and renames it onto ``path`` when closed after
-success; the ``complete`` attribute is set last, so a reader can tell a finished file.
+Every array dataset carries HDF5's Fletcher-32 checksum filter, so a bit flipped on disk is
+reported on read (as :class:`NoiseDumpError` naming the file and checkpoint) instead of
+silently entering an α estimate; a truncated file is refused when opened.
+
+The writer works on ``<path>.partial`` (or ``partial_path``) and renames it onto ``path``
+when closed after success; the ``complete`` attribute is set last, so a reader can tell a
+finished file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -81,26 +87,13 @@ class NoiseDumpWriter:
         file.create_dataset("columns/param_index", data=columns)
         file.create_dataset("columns/layer", data=layer_of_column)
 
-    @classmethod
-    def resume(cls, path, partial_path, keep_iterations):
-        """Reopen an existing partial file, dropping checkpoints not in ``keep_iterations``."""
-        self = cls.__new__(cls)
-        self.path = Path(path)
-        self.partial_path = Path(partial_path)
-        self._file = h5py.File(self.partial_path, "a")
-        keep = {checkpoint_key(i) for i in keep_iterations}
-        group = self._file.require_group("checkpoints")
-        for key in list(group.keys()):
-            if key not in keep:
-                del group[key]
-        return self
-
     def add_checkpoint(self, iteration, noise, full_gradient, attrs, noise_random=None):
         group = self._file.require_group("checkpoints").create_group(checkpoint_key(iteration))
-        group.create_dataset("noise", data=np.ascontiguousarray(noise, dtype=np.float32))
-        group.create_dataset("full_gradient", data=np.asarray(full_gradient, dtype=np.float32))
+        group.create_dataset("noise", data=np.ascontiguousarray(noise, dtype=np.float32), fletcher32=True)
+        group.create_dataset("full_gradient", data=np.asarray(full_gradient, dtype=np.float32), fletcher32=True)
         if noise_random is not None:
-            group.create_dataset("noise_random", data=np.ascontiguousarray(noise_random, dtype=np.float32))
+            group.create_dataset("noise_random", data=np.ascontiguousarray(noise_random, dtype=np.float32),
+                                 fletcher32=True)
         group.attrs["iteration"] = int(iteration)
         for key, value in attrs.items():
             group.attrs[key] = value
@@ -141,7 +134,8 @@ class NoiseDump:
         except OSError as error:
             raise NoiseDumpError(self.path, f"not a readable HDF5 file ({error}); delete it and rerun to regenerate") from None
         try:
-            self._check_layout()
+            with self._reading("the file header"):
+                self._check_layout()
         except BaseException:
             self._file.close()
             raise
@@ -178,9 +172,21 @@ class NoiseDump:
             out[key] = value
         return out
 
+    @contextlib.contextmanager
+    def _reading(self, what, checkpoint=None):
+        """Turn an h5py failure while reading ``what`` into a NoiseDumpError naming file and checkpoint."""
+        try:
+            yield
+        except NoiseDumpError:
+            raise
+        except (OSError, ValueError, RuntimeError) as error:
+            raise NoiseDumpError(self.path, f"cannot read {what} ({error}); the file is corrupt, delete it and rerun",
+                                 checkpoint=checkpoint) from None
+
     @property
     def iterations(self) -> list[int]:
-        return sorted(int(key) for key in self._file["checkpoints"].keys())
+        with self._reading("the checkpoint list"):
+            return sorted(int(key) for key in self._file["checkpoints"].keys())
 
     def _group(self, iteration):
         key = checkpoint_key(iteration)
@@ -204,7 +210,9 @@ class NoiseDump:
         return self._dataset(iteration, "noise")
 
     def has_random_noise(self, iteration) -> bool:
-        return "noise_random" in self._group(iteration)
+        group = self._group(iteration)
+        with self._reading("the checkpoint group", iteration):
+            return "noise_random" in group
 
     def noise_random(self, iteration):
         return self._dataset(iteration, "noise_random")
@@ -224,16 +232,22 @@ class NoiseDump:
         return self.read(iteration, "full_gradient")
 
     def checkpoint_attrs(self, iteration) -> dict:
-        return {key: (value.item() if isinstance(value, np.generic) else value) for key, value in self._group(iteration).attrs.items()}
+        group = self._group(iteration)
+        with self._reading("the checkpoint attributes", iteration):
+            return {key: (value.item() if isinstance(value, np.generic) else value) for key, value in group.attrs.items()}
 
     @property
     def column_index(self) -> np.ndarray:
-        return self._file["columns/param_index"][:]
+        with self._reading("'columns/param_index'"):
+            return self._file["columns/param_index"][:]
 
     @property
     def column_layer(self) -> np.ndarray:
-        return self._file["columns/layer"][:]
+        with self._reading("'columns/layer'"):
+            return self._file["columns/layer"][:]
 
     @property
     def layer_names(self) -> list[str]:
-        return [name.decode() if isinstance(name, bytes) else str(name) for name in self._file["layers/name"][:]]
+        with self._reading("'layers/name'"):
+            names = self._file["layers/name"][:]
+        return [name.decode() if isinstance(name, bytes) else str(name) for name in names]

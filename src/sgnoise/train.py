@@ -4,14 +4,24 @@ Mini-batches are drawn without replacement and reshuffled every epoch from a gen
 seeded by the run's seed (the reference code instead cycles in a fixed order). The step
 size is multiplied by ``lr_factor`` at each fraction of the run listed in ``lr_milestones``.
 A checkpoint at iteration t is taken after t SGD steps (t = 0 is the initialisation).
+
+A run diverges at iteration k when the mini-batch loss of step k, the train/test loss at
+checkpoint k, or the gradient noise at checkpoint k is not finite; it then stops and is
+recorded as diverged (``on_divergence: record``) or fails (``fail``). Training is resumable
+after a kill with bit-identical results on CPU (:mod:`sgnoise.state`, docs/faults.md).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,9 +29,12 @@ import torch
 
 from sgnoise import __version__
 from sgnoise.atomic import write_csv_atomic, write_text_atomic
+from sgnoise.data import load_prepared
 from sgnoise.losses import get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import gradient_noise, random_minibatch_noise, select_columns
+from sgnoise.state import (RunStateDirectory, fingerprint, remove_stale_temporaries, restore_rng, rng_snapshot,
+                           temporary_state_directory)
 from sgnoise.store import NoiseDumpWriter
 
 METRIC_COLUMNS = ["iteration", "step_size", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
@@ -63,6 +76,26 @@ def evaluate(model, loss_fn, inputs, targets, chunk=1000) -> tuple[float, float]
     return total_loss / len(inputs), correct / len(inputs)
 
 
+def load_run_data(path, device="cpu") -> dict:
+    """:func:`sgnoise.data.load_prepared`, with a damaged archive (bad zip CRC-32 checksum or truncated)
+    reported as a ValueError naming the file instead of a zipfile traceback."""
+    try:
+        return load_prepared(path, device=device)
+    except (zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(f"prepared dataset {path} is damaged ({error}); delete it and rerun to prepare it again") from None
+
+
+def configure_determinism(device: str, threads: int) -> None:
+    """Fix what the numerics depend on besides the seed: torch's CPU thread count (from the config, never
+    from how many jobs run at once) and, on CUDA, deterministic cuBLAS/cuDNN algorithm choices."""
+    torch.set_num_threads(int(threads))
+    if torch.device(device).type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # must precede the first cuBLAS call
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)
@@ -98,12 +131,88 @@ class RunSpec:
         return dict(self.__dict__)
 
 
-def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, device="cpu") -> dict:
+def _checkpoint_row(model, loss_fn, data, iteration, lr) -> dict:
+    train_loss, train_acc = evaluate(model, loss_fn, data["train_x"], data["train_y"])
+    test_loss, test_acc = evaluate(model, loss_fn, data["test_x"], data["test_y"])
+    return dict(iteration=iteration, step_size=lr, train_loss=train_loss, train_accuracy=train_acc,
+                test_loss=test_loss, test_accuracy=test_acc)
+
+
+def run_fingerprint(spec: RunSpec, device: str) -> str:
+    """Identity of a run's numerics: its config, the device type, torch's thread count, the library version.
+
+    A saved state is resumed only under the same fingerprint (else bit-identity could not hold)."""
+    return fingerprint(dict(spec=spec.to_dict(), device=torch.device(device).type, threads=torch.get_num_threads(),
+                            sgnoise_version=__version__, torch_version=torch.__version__))
+
+
+def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, device="cpu", *,
+              state_root=None, state_interval_s=None, log=None) -> dict:
     """Train ``spec`` on ``data`` (from :func:`sgnoise.data.load_prepared`), writing the noise dump,
-    metrics and a status file. Returns the status dict."""
+    metrics and a status file. Returns the status dict.
+
+    Resumable: with ``state_root`` the full training state (see :mod:`sgnoise.state`) is saved to
+    ``<state_root>/<run_id>/`` after every checkpoint and, between checkpoints, whenever
+    ``state_interval_s`` seconds of wall time have passed since the last save; a later call with the
+    same spec resumes from it and, on CPU, gives bit-identical outputs. The directory is deleted
+    once the outputs are written (kept when the run fails, so a rerun resumes). Without
+    ``state_root`` a throw-away state directory next to the noise dump is used.
+    """
+    log = log or (lambda message: None)
+    noise_path, metrics_path = Path(noise_path), Path(metrics_path)
+    if state_root is None:
+        directory_context = temporary_state_directory(noise_path.parent)
+    else:
+        directory_context = RunStateDirectory(Path(state_root) / spec.run_id, root=state_root)
+    with directory_context as state_dir:
+        for output in {noise_path.parent, metrics_path.parent, Path(status_path).parent}:
+            for removed in remove_stale_temporaries(output, [noise_path.name, metrics_path.name, Path(status_path).name]):
+                log(f"removed temporary file {removed} left by a killed writer")
+        status, rows, header = _train_resumable(spec, data, state_dir, device, state_interval_s, log)
+        if status["status"] == "diverged" and spec.on_divergence == "fail":
+            raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
+                                     "noise not finite); lower the learning rate or set train.on_divergence: record")
+        header["status"] = status["status"]
+        _assemble_noise_dump(noise_path, state_dir, header)
+        metrics = pd.DataFrame(rows)
+        for column in METRIC_COLUMNS:
+            if column not in metrics:
+                metrics[column] = np.nan
+        write_csv_atomic(metrics, metrics_path)
+        status["sgnoise_version"] = __version__
+        write_text_atomic(status_path, json.dumps(status, indent=2) + "\n")
+        if state_root is not None:
+            state_dir.remove()
+    return status
+
+
+def _assemble_noise_dump(noise_path, state_dir: RunStateDirectory, header: dict) -> None:
+    """Write the noise dump from the checkpoint files of ``header["checkpoints_done"]`` in ``state_dir``
+    (in iteration order), atomically; the header's other keys are file attributes."""
+    header = dict(header)
+    iterations = sorted(header.pop("checkpoints_done"))
+    writer = NoiseDumpWriter(noise_path, columns=header.pop("columns"), layers=header.pop("layers"), attrs=header,
+                             partial_path=state_dir.partial_dump_path)
+    try:
+        for iteration in iterations:
+            arrays, attrs = state_dir.load_checkpoint(iteration)
+            writer.add_checkpoint(iteration, arrays["noise"], arrays["full_gradient"], attrs,
+                                  noise_random=arrays.get("noise_random"))
+        writer.close(complete=True)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, device, state_interval_s, log):
+    """The SGD loop with checkpoints, saving and restoring state in ``state_dir``.
+
+    Returns (status, metrics rows, noise-dump header). A state saved "at iteration t" holds the
+    model after t SGD steps and every checkpoint up to and including t already in ``state_dir``."""
     generator = seed_everything(spec.seed)
     train_x, train_y = data["train_x"].to(device), data["train_y"].to(device)
     test_x, test_y = data["test_x"].to(device), data["test_y"].to(device)
+    sets = dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
     n = len(train_x)
     if not 1 <= spec.batch_size <= n:
         raise ValueError(f"batch_size={spec.batch_size} must be in [1, {n}] (training set size of {spec.dataset})")
@@ -114,65 +223,79 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
     columns = select_columns(n_params, spec.max_coords, spec.noise_seed)
     columns_t = torch.from_numpy(columns).to(device)
     noise_generator = torch.Generator().manual_seed(spec.noise_seed + 1)
+    generators = dict(data_order=generator, random_minibatches=noise_generator)
     checkpoints = set(spec.checkpoints)
     batches_per_epoch = n // spec.batch_size
-    writer = NoiseDumpWriter(noise_path, columns=columns, layers=layout, attrs=dict(
-        run_id=spec.run_id, config=spec.to_dict(), n_params=n_params, batch_size=spec.batch_size,
-        n_minibatches=batches_per_epoch, n_random_minibatches=spec.random_minibatches))
+    header = dict(columns=columns, layers=layout, run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
+                  batch_size=spec.batch_size, n_minibatches=batches_per_epoch,
+                  n_random_minibatches=spec.random_minibatches)
+    identity = run_fingerprint(spec, device)
+
     rows, status = [], {"status": "ok", "diverged_at": None, "iterations_done": 0}
-    order = None
-    try:
-        for iteration in range(spec.iterations + 1):
-            lr = learning_rate(spec.lr, iteration, spec.iterations, spec.lr_milestones, spec.lr_factor)
-            if iteration in checkpoints:
-                train_loss, train_acc = evaluate(model, loss_fn, train_x, train_y)
-                test_loss, test_acc = evaluate(model, loss_fn, test_x, test_y)
-                row = dict(iteration=iteration, step_size=lr, train_loss=train_loss, train_accuracy=train_acc,
-                           test_loss=test_loss, test_accuracy=test_acc)
-                if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
-                    status.update(status="diverged", diverged_at=iteration)
-                    rows.append(row)
-                    break
-                noise, full_gradient = gradient_noise(model, loss_fn, train_x, train_y, spec.batch_size)
-                noise_random = None
-                if spec.random_minibatches:
-                    noise_random = random_minibatch_noise(model, loss_fn, train_x, train_y, spec.batch_size,
-                                                          spec.random_minibatches, full_gradient, noise_generator)
-                    noise_random = noise_random[:, columns_t].cpu().numpy()
-                row["full_gradient_norm"] = float(full_gradient.norm())
-                writer.add_checkpoint(iteration, noise[:, columns_t].cpu().numpy(),
-                                      full_gradient[columns_t].cpu().numpy(), row, noise_random=noise_random)
-                rows.append(row)
-            if iteration == spec.iterations:
-                break
-            position = iteration % batches_per_epoch
-            if position == 0:
-                order = torch.randperm(n, generator=generator).to(device)
-            index = order[position * spec.batch_size:(position + 1) * spec.batch_size]
-            model.zero_grad(set_to_none=True)
-            loss = loss_fn(model(train_x[index]), train_y[index])
-            if not torch.isfinite(loss):
+    start, done, order = 0, [], None
+    saved, reason = state_dir.load_state(identity)
+    if saved is None:
+        if reason != "no saved state":
+            log(f"{reason}: discarding it and training from the start")
+        state_dir.clear()
+    else:
+        model.load_state_dict(saved["model"])
+        restore_rng(saved["rng"], generators)
+        start, done, rows, status = saved["iteration"], list(saved["checkpoints_done"]), saved["rows"], saved["status"]
+        order = saved["order"].to(device) if saved["order"] is not None else None
+        state_dir.keep_checkpoints(done)
+        log(f"resuming {spec.run_id} from {state_dir.state_path}: {start} SGD steps done, checkpoints {done}")
+
+    def save(iteration):
+        state_dir.save_state(dict(
+            iteration=iteration, checkpoints_done=list(done), rows=rows, status=status,
+            model={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
+            rng=rng_snapshot(generators), order=order.cpu() if order is not None else None), identity)
+
+    last_save = time.monotonic()
+    for iteration in range(start, spec.iterations + 1):
+        lr = learning_rate(spec.lr, iteration, spec.iterations, spec.lr_milestones, spec.lr_factor)
+        if iteration in checkpoints and iteration not in done:
+            row = _checkpoint_row(model, loss_fn, sets, iteration, lr)
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
                 status.update(status="diverged", diverged_at=iteration)
-                rows.append(dict(iteration=iteration, step_size=lr, train_loss=float(loss)))
+                rows.append(row)
                 break
-            loss.backward()
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(p.grad, alpha=-lr)
-            status["iterations_done"] = iteration + 1
-        if status["status"] == "diverged" and spec.on_divergence == "fail":
-            raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss is not finite); "
-                                     "lower the learning rate or set train.on_divergence: record")
-        writer._file.attrs["status"] = status["status"]
-        writer.close(complete=True)
-    except BaseException:
-        writer.abort()
-        raise
-    metrics = pd.DataFrame(rows)
-    for column in METRIC_COLUMNS:
-        if column not in metrics:
-            metrics[column] = np.nan
-    write_csv_atomic(metrics, metrics_path)
-    status["sgnoise_version"] = __version__
-    write_text_atomic(status_path, json.dumps(status, indent=2) + "\n")
-    return status
+            noise, full_gradient = gradient_noise(model, loss_fn, train_x, train_y, spec.batch_size)
+            row["full_gradient_norm"] = float(full_gradient.norm())
+            if not bool(torch.isfinite(noise).all()):  # finite loss, overflowing gradients: diverged too
+                status.update(status="diverged", diverged_at=iteration)
+                rows.append(row)
+                break
+            arrays = dict(noise=noise[:, columns_t].cpu().numpy(), full_gradient=full_gradient[columns_t].cpu().numpy())
+            if spec.random_minibatches:
+                noise_random = random_minibatch_noise(model, loss_fn, train_x, train_y, spec.batch_size,
+                                                      spec.random_minibatches, full_gradient, noise_generator)
+                arrays["noise_random"] = noise_random[:, columns_t].cpu().numpy()
+            state_dir.save_checkpoint(iteration, arrays, row)
+            rows.append(row)
+            done.append(iteration)
+            save(iteration)
+            last_save = time.monotonic()
+        if iteration == spec.iterations:
+            break
+        position = iteration % batches_per_epoch
+        if position == 0:
+            order = torch.randperm(n, generator=generator).to(device)
+        index = order[position * spec.batch_size:(position + 1) * spec.batch_size]
+        model.zero_grad(set_to_none=True)
+        loss = loss_fn(model(train_x[index]), train_y[index])
+        if not torch.isfinite(loss):
+            status.update(status="diverged", diverged_at=iteration)
+            rows.append(dict(iteration=iteration, step_size=lr, train_loss=float(loss.detach())))
+            break
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-lr)
+        status["iterations_done"] = iteration + 1
+        if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
+            save(iteration + 1)
+            last_save = time.monotonic()
+    header["checkpoints_done"] = done
+    return status, rows, header

@@ -17,26 +17,45 @@ def final_checkpoint_rows(alpha: pd.DataFrame, method: str, view: str = "pooled"
     return rows[rows["iteration"] == last]
 
 
-def _note_missing(fig, runs: pd.DataFrame) -> None:
+def ok_runs_only(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` whose run finished with status "ok" in ``runs`` (diverged runs are left out)."""
+    ok = set(runs.loc[runs["status"] == "ok", "run"])
+    return frame[frame["run"].isin(ok)]
+
+
+def missing_runs_note(runs: pd.DataFrame) -> str:
+    """One line naming every run not shown because its training did not finish ok, e.g.
+    "not shown: mnist5k/fcn-d2-w8/nll/b200-lr10-it30/s0 diverged at iteration 3"."""
     bad = runs[runs["status"] != "ok"]
-    if len(bad):
-        text = "; ".join(f"{r.run} {r.status}" + (f" at it {int(r.diverged_at)}" if pd.notna(r.diverged_at) else "")
-                         for r in bad.itertuples())
-        fig.text(0.01, -0.02, f"missing (not ok): {text}", fontsize=7, ha="left", va="top", wrap=True)
+    parts = [f"{r.run} {r.status}" + (f" at iteration {int(r.diverged_at)}" if pd.notna(r.diverged_at) else "")
+             for r in bad.itertuples()]
+    return f"not shown: {'; '.join(parts)}" if parts else ""
+
+
+def _note_missing(fig, runs: pd.DataFrame) -> None:
+    note = missing_runs_note(runs)
+    if note:
+        fig.text(0.01, -0.02, note, fontsize=7, ha="left", va="top", wrap=True)
+
+
+def _empty_figure(message: str, runs: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    _note_missing(fig, runs)
+    return fig
 
 
 def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi"):
     """α̂ at the end of training against FCN width, one line per depth, one panel per dataset × loss.
 
-    Seeds give the error bars (mean ± sd)."""
+    Seeds give the error bars (mean ± sd). Runs whose status is not "ok" (diverged) are left out
+    and named in a note under the figure."""
     set_style()
-    data = final_checkpoint_rows(alpha, method)
+    data = final_checkpoint_rows(ok_runs_only(alpha, runs), method)
     data = data[data["model"] == "fcn"].copy()
     if data.empty:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.text(0.5, 0.5, "no FCN runs with α estimates", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
+        return _empty_figure("no FCN runs with α estimates", runs)
     data["depth"] = data["depth"].astype(int)
     data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
     grid = sns.relplot(data=data, x="width", y="alpha", hue="depth", col="panel", kind="line", marker="o",
@@ -55,10 +74,14 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
                           phases: pd.DataFrame | None = None):
     """α̂ (pooled) and train/test accuracy against iteration: rows loss × {α, accuracy}, columns model
     (depth for FCNs), colour width (or scale). A triangle marks each run's detected phase change
-    (the lowest α̂ before its jump; ``phases`` from sgnoise.phases.phase_change_table)."""
+    (the lowest α̂ before its jump; ``phases`` from sgnoise.phases.phase_change_table). Runs whose
+    status is not "ok" (diverged) are left out and named in a note under the figure."""
     change = {} if phases is None else dict(zip(phases["run"], phases["phase_change_iteration"]))
     set_style()
+    alpha, metrics = ok_runs_only(alpha, runs), ok_runs_only(metrics, runs)
     data = alpha[(alpha["method"] == method) & (alpha["view"] == "pooled")].copy()
+    if data.empty:
+        return _empty_figure("no runs with α estimates", runs)
     metrics = metrics.copy()
     for frame in (data, metrics):
         frame["size"] = frame["width"] if "width" in frame else np.nan
