@@ -3,7 +3,7 @@
 #   snakemake --cores 8
 # See README.md for the figures, the config keys and the SLURM profile.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.20")
 
@@ -11,14 +11,10 @@ min_version("9.20")
 configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
-validate(config["alpha"], "schemas/alpha.schema.yaml")
-validate(config["sde"], "schemas/sde.schema.yaml")
-
-
 report: "report/workflow.rst"
 
 
+# common.smk validates the config against schemas/*.schema.yaml (with defaults) before anything else
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"

@@ -1,11 +1,58 @@
 # Helpers: config → run list → paths. The only .smk file with Python functions.
 
 import itertools
-import math
+
+from snakemake.utils import validate
 
 from sgnoise.data import dataset_info
-from sgnoise.models import model_tag
-from sgnoise.train import checkpoint_schedule
+from sgnoise.runs import model_tag
+from sgnoise.schedule import checkpoint_schedule
+
+
+class ConfigError(ValueError):
+    """A config value that is wrong: the message names the key and what is expected."""
+
+
+def _expected(schema):
+    """What a JSON-schema fragment allows, in words."""
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    if "const" in schema:
+        return repr(schema["const"])
+    if "oneOf" in schema or "anyOf" in schema:
+        return " or ".join(_expected(s) for s in schema.get("oneOf", schema.get("anyOf")))
+    words = str(schema.get("type", "a value"))
+    if schema.get("type") == "array" and "items" in schema:
+        words = f"a list of ({_expected(schema['items'])})"
+    bounds = [f"{op} {schema[key]}" for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                     ("maximum", "<="), ("exclusiveMaximum", "<")) if key in schema]
+    return words + (" " + " and ".join(bounds) if bounds else "")
+
+
+def validate_section(section, schema):
+    """Validate ``config[section]`` (or the whole config) against a schema, filling defaults, and turn a
+    schema violation into one ConfigError line that names the key and what it allows."""
+    data = config if section is None else config[section]
+    try:
+        validate(data, schema)
+    except Exception as error:  # snakemake wraps jsonschema's ValidationError in a WorkflowError
+        candidates = [*error.args, error.__cause__, error.__context__]
+        violation = next((c for c in candidates if hasattr(c, "absolute_path") and hasattr(c, "validator")), None)
+        if violation is None:
+            raise
+        path = section or ""
+        for part in violation.absolute_path:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        where = f"config {path}" if path else "config"
+        if violation.validator == "additionalProperties":
+            allowed = ", ".join(sorted(violation.schema.get("properties", {})))
+            raise ConfigError(f"{where}: {violation.message}; allowed keys: {allowed}") from None
+        raise ConfigError(f"{where}: {violation.message}; expected {_expected(violation.schema)}") from None
+
+
+validate_section(None, "../schemas/config.schema.yaml")
+validate_section("alpha", "../schemas/alpha.schema.yaml")
+validate_section("sde", "../schemas/sde.schema.yaml")
 
 
 wildcard_constraints:
@@ -38,10 +85,6 @@ SDE_FIGURES = [
 MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale"], "vgg": ["variant", "width", "batch_norm"]}
 MODEL_DEFAULTS = {"vgg": {"width": 64, "batch_norm": False}}
 GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed"]
-
-
-class ConfigError(ValueError):
-    """A config value that the schema cannot check (it depends on other values)."""
 
 
 def _as_list(value):

@@ -8,6 +8,8 @@ by 255 and normalises with (x − mean) / std.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +85,7 @@ def load_prepared(path, device="cpu") -> dict:
     try:
         with np.load(path) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise ValueError(f"prepared dataset {path} is unreadable ({error}); delete it and rerun the data rule") from None
     missing = {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"} - set(arrays)
     if missing:

@@ -34,19 +34,7 @@ def fcn_num_parameters(input_dim: int, depth: int, width: int, num_classes: int)
     return input_dim * width + (depth - 2) * width * width + width * num_classes
 
 
-MODELS = ("fcn", "alexnet", "vgg")
-
-
-def model_tag(spec: dict) -> str:
-    """Readable, stable path component for a model spec (part of the run id)."""
-    name = spec["model"]
-    if name == "fcn":
-        return f"fcn-d{spec['depth']}-w{spec['width']}"
-    if name == "alexnet":
-        return f"alexnet-c{spec['scale']}"
-    if name == "vgg":
-        return f"vgg{spec['variant']}-w{spec.get('width', 64)}" + ("-bn" if spec.get("batch_norm") else "")
-    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+from sgnoise.runs import MODELS, model_tag  # noqa: E402,F401  (torch-free; re-exported)
 
 
 def build_model(spec: dict, input_shape, num_classes: int) -> nn.Module:

@@ -36,29 +36,9 @@ from sgnoise.noise import gradient_noise, random_minibatch_noise, select_columns
 from sgnoise.state import (RunStateDirectory, fingerprint, remove_stale_temporaries, restore_rng, rng_snapshot,
                            temporary_state_directory)
 from sgnoise.store import NoiseDumpWriter
+from sgnoise.schedule import checkpoint_schedule, learning_rate  # noqa: F401  (re-exported)
 
 METRIC_COLUMNS = ["iteration", "step_size", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
-
-
-def checkpoint_schedule(iterations: int, count: int | None = None, explicit=None) -> list[int]:
-    """Checkpoint iterations: an explicit list, or ``count`` log-spaced points from 1 to ``iterations``,
-    always including 0 and ``iterations``."""
-    if explicit:
-        bad = [i for i in explicit if not 0 <= i <= iterations]
-        if bad:
-            raise ValueError(f"train.checkpoints.iterations {bad} outside [0, {iterations}]")
-        points = set(int(i) for i in explicit)
-    else:
-        if count is None or count < 2:
-            raise ValueError(f"train.checkpoints.count must be >= 2, got {count}")
-        points = set(np.unique(np.rint(np.geomspace(1, max(iterations, 1), count - 1)).astype(int)).tolist())
-    return sorted(points | {0, iterations})
-
-
-def learning_rate(base_lr: float, iteration: int, iterations: int, milestones, factor: float) -> float:
-    """η·factor^m with m the number of milestone fractions (of ``iterations``) already reached."""
-    passed = sum(iteration >= math.ceil(fraction * iterations) for fraction in milestones)
-    return base_lr * factor**passed
 
 
 @torch.no_grad()
