@@ -1,11 +1,13 @@
 # Helpers: config → run list → paths. The only .smk file with Python functions.
 
+import hashlib
 import itertools
+import re
 
 from snakemake.utils import validate
 
 from sgnoise.data import dataset_info
-from sgnoise.runs import model_tag
+from sgnoise.runs import bundle_key, bundle_supported, model_tag
 from sgnoise.schedule import checkpoint_schedule
 
 
@@ -153,6 +155,56 @@ def build_runs(config):
 
 
 RUNS = build_runs(config)
+
+
+def build_bundles(runs, bundle_size):
+    """Bundle name → run ids trained together in one job (train.bundle_size, docs/bundle.md). FCN runs
+    with equal sgnoise.bundle.bundle_key (equal in all but seed, lr and loss) are grouped in config
+    order and cut into chunks of bundle_size ('auto': one chunk); a chunk of one stays with rule
+    train. The name hashes the member ids: the same members always make the same rule."""
+    if bundle_size == 1:
+        return {}
+    groups = {}
+    for run, spec in runs.items():
+        if bundle_supported(spec["model"]):
+            groups.setdefault(bundle_key(spec), []).append(run)
+    bundles = {}
+    for members in groups.values():
+        size = len(members) if bundle_size == "auto" else bundle_size
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            if len(chunk) > 1:
+                bundles[hashlib.sha1(" ".join(chunk).encode()).hexdigest()[:12]] = chunk
+    return bundles
+
+
+BUNDLES = build_bundles(RUNS, config["train"]["bundle_size"])
+BUNDLED_RUNS = {run for members in BUNDLES.values() for run in members}
+
+
+def alone_run_pattern():
+    """Regex of the runs trained one per job by rule train (never a bundled run)."""
+    alone = [re.escape(run) for run in RUNS if run not in BUNDLED_RUNS]
+    return "|".join(alone) if alone else "(?!)"
+
+
+def bundle_files(members, name):
+    return [f"results/runs/{run}/{name}" for run in members]
+
+
+def bundle_specs(members):
+    return [dict(run_id=run, **RUNS[run]) for run in members]
+
+
+def bundle_dataset_path(members):
+    return f"{DATA_DIR}/{RUNS[members[0]]['dataset']}.npz"
+
+
+def bundle_runtime_min(members):
+    """SLURM wall time of a bundle job: that of one run (as profiles/slurm does for rule train) per member."""
+    return 30 + len(members) * RUNS[members[0]]["iterations"] // 400
+
+
 PER_PARAMETER_METHODS = config["alpha"]["per_parameter_methods"] or config["alpha"]["methods"][:1]
 if config["figures"]["method"] not in PER_PARAMETER_METHODS:
     raise ConfigError(

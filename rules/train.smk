@@ -14,6 +14,8 @@ rule train:
         threads=config["train"]["threads"],
         state_root="results/state",
     threads: config["train"]["threads"]
+    wildcard_constraints:
+        run=alone_run_pattern(),
     resources:
         # one GPU per training job unless the study runs on the CPU (`--resources gpu=N` caps a GPU box)
         gpu=0 if config["train"]["device"] == "cpu" else 1,

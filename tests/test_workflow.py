@@ -25,7 +25,9 @@ def test_lint_prints_nothing(tmp_path):
 def test_dry_run_default_config(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
     rules = planned_rules(result.stdout)
-    assert rules["train"] == rules["alpha"] == 18  # 3 depths × 3 widths × 2 losses
+    # 3 depths × 3 widths × 2 losses (bundled in pairs: bundle_size auto) + 3 batch sizes + 3 CNNs
+    bundles = {name: count for name, count in rules.items() if name.startswith("train_bundle_")}
+    assert len(bundles) == 9 and rules["train"] == 6 and rules["alpha"] == 24
     assert rules["prepare_dataset"] == 1 and rules["all"] == 1
     assert not (tmp_path / "results").exists()
 
@@ -39,7 +41,7 @@ def tiny_study(tmp_path_factory):
 
 def test_tiny_study_outputs(tiny_study):
     runs = sorted(p.parent for p in (tiny_study / "results/runs").rglob("alpha.csv"))
-    assert len(runs) == 4
+    assert len(runs) == 7  # tests/config.tiny.yaml: 4 + 1 FCNs, 2 AlexNets
     for run in runs:
         alpha = pd.read_csv(run / "alpha.csv")
         pooled = alpha[(alpha["view"] == "pooled") & (alpha["method"] == "mohammadi")]

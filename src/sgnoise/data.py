@@ -86,7 +86,7 @@ def load_prepared(path, device="cpu") -> dict:
         with np.load(path) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise ValueError(f"prepared dataset {path} is unreadable ({error}); delete it and rerun the data rule") from None
+        raise ValueError(f"prepared dataset {path} is damaged ({error}); delete it and rerun to prepare it again") from None
     missing = {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"} - set(arrays)
     if missing:
         raise ValueError(f"prepared dataset {path} lacks {sorted(missing)}; delete it and rerun the data rule")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 MODELS = ("fcn", "alexnet", "vgg")
 
 
@@ -15,3 +17,20 @@ def model_tag(spec: dict) -> str:
     if name == "vgg":
         return f"vgg{spec['variant']}-w{spec.get('width', 64)}" + ("-bn" if spec.get("batch_norm") else "")
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+
+
+# Bundled training (sgnoise.bundle): runs that agree in SHARED_FIELDS may be trained together.
+VARYING_FIELDS = ("run_id", "seed", "lr", "loss")
+SHARED_FIELDS = ("dataset", "model", "batch_size", "iterations", "lr_milestones", "lr_factor", "checkpoints",
+                 "max_coords", "noise_seed", "random_minibatches", "on_divergence")
+
+
+def bundle_supported(model: dict) -> bool:
+    """Whether runs of this model spec can be bundled: bias-free ReLU FCNs (no dropout, no batch norm)."""
+    return isinstance(model, dict) and model.get("model") == "fcn"
+
+
+def bundle_key(spec) -> str:
+    """Canonical JSON of the fields a bundle shares (a RunSpec or its dict): runs with equal keys may be bundled."""
+    values = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+    return json.dumps({name: values.get(name) for name in SHARED_FIELDS}, sort_keys=True)

@@ -1,0 +1,520 @@
+"""Bundled training: B runs of one FCN architecture trained together as one vectorised model.
+
+Member m has its own weights W_l[m], data order and step size η_m; one bundled SGD step is
+h_0 = X[m], h_l = relu(h_{l−1} W_l[m]ᵀ), out = h_{L−1} W_L[m]ᵀ, W_l[m] ← W_l[m] − η_m δ_l[m]ᵀ h_{l−1}[m]
+for all m at once with batched matrix products (δ_l = ∂f_m/∂z_l by backpropagation). Members are
+independent, so each follows the run :func:`sgnoise.train.train_run` trains alone: bit-identical
+initial weights (built right after ``seed_everything(seed)``), data order (its own generator),
+random noise mini-batches, step sizes, file layout and attributes; losses, accuracies, noise
+matrices and parameters equal up to float rounding (another summation order). docs/bundle.md.
+
+Bundled noise pass: at a checkpoint every member sees the same K = ⌊n/b⌋ mini-batches, so the
+first layer is one GEMM for all members and points, and the per-(member, mini-batch) gradients
+∇_{W_l} f_{m,k} = δ_{l,m,k}ᵀ h_{l−1,m,k} come from one backward pass and batched products.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sgnoise import __version__
+from sgnoise.atomic import write_csv_atomic, write_text_atomic
+from sgnoise.losses import get_loss
+from sgnoise.models import build_model, parameter_layout
+from sgnoise.noise import select_columns
+from sgnoise.store import NoiseDumpWriter
+from sgnoise.schedule import learning_rate
+from sgnoise.runs import SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_supported  # noqa: F401  (torch-free)
+from sgnoise.train import METRIC_COLUMNS, RunSpec, seed_everything
+
+#: RunSpec fields in which the members of a bundle may differ, and those they must share. A RunSpec
+#: field in neither tuple is one bundled training does not implement: check_bundle refuses it.
+OUTPUT_KEYS = ("noise", "metrics", "status")
+EVALUATION_CHUNK = 1000  # as sgnoise.train.evaluate
+CPU_MEMORY_FRACTION = 0.25  # of the memory available, for auto bundles on CPU
+CUDA_MEMORY_FRACTION = 0.8  # of the free device memory, for auto bundles on CUDA
+MAX_NOISE_CHUNK_BYTES = 256 * 2**20  # per-mini-batch gradients held at once in the noise pass (CPU)
+
+
+def check_bundle(specs) -> None:
+    """Raise TypeError/ValueError unless ``specs`` is a non-empty list of bundleable RunSpecs."""
+    if not isinstance(specs, (list, tuple)) or not specs:
+        raise ValueError(f"specs must be a non-empty list of RunSpec, got {specs!r}")
+    for spec in specs:
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"specs must hold RunSpec objects, got {type(spec).__name__}")
+    unknown = [f.name for f in dataclasses.fields(RunSpec) if f.name not in SHARED_FIELDS + VARYING_FIELDS]
+    if unknown:
+        raise ValueError(f"RunSpec field(s) {unknown} are not implemented by bundled training (sgnoise.bundle); "
+                         "use train.bundle_size: 1")
+    first = specs[0]
+    if not bundle_supported(first.model):
+        raise ValueError(f"bundled training supports model 'fcn' only, got {first.model!r} "
+                         f"(run {first.run_id}); train it alone (train.bundle_size: 1)")
+    for spec in specs[1:]:
+        for name in SHARED_FIELDS:
+            if getattr(spec, name) != getattr(first, name):
+                raise ValueError(f"runs {first.run_id} and {spec.run_id} cannot share a bundle: '{name}' differs "
+                                 f"({getattr(first, name)!r} vs {getattr(spec, name)!r})")
+    ids = [spec.run_id for spec in specs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"specs repeat a run id: {sorted(i for i in set(ids) if ids.count(i) > 1)}")
+
+
+def fcn_layer_sizes(model: dict, input_dim: int, num_classes: int) -> list[tuple[int, int]]:
+    """(out, in) of every Linear layer of FCN(depth, width): input→w, (depth−2)×(w→w), w→classes."""
+    sizes = [input_dim] + [model["width"]] * (model["depth"] - 1) + [num_classes]
+    return [(b, a) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def member_memory_bytes(spec: RunSpec, input_dim: int, num_classes: int, n_train: int) -> int:
+    """Rough float32 memory of one bundle member: weights, gradients and update (3P), the stored
+    noise rows (K + R)·M, one mini-batch gradient P, and activations of a training step, a
+    mini-batch of the noise pass and an evaluation chunk (the dataset itself is shared)."""
+    layers = fcn_layer_sizes(spec.model, input_dim, num_classes)
+    n_params = sum(o * i for o, i in layers)
+    units = sum(o for o, _ in layers)
+    k = n_train // spec.batch_size
+    stored = min(n_params, spec.max_coords or n_params)
+    floats = (4 * n_params + (k + spec.random_minibatches) * stored
+              + spec.batch_size * (input_dim + 4 * units) + spec.batch_size * 4 * units + EVALUATION_CHUNK * 2 * units)
+    return 4 * floats
+
+
+def available_memory_bytes(device) -> int:
+    """Free memory on ``device``: CUDA free memory (torch.cuda.mem_get_info), else MemAvailable of /proc/meminfo."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def choose_bundle_size(spec: RunSpec, input_dim: int, num_classes: int, n_train: int, device="cpu",
+                       free_bytes: int | None = None, limit: int | None = None) -> int:
+    """Members that fit at once: ⌊fraction · free / member_memory_bytes⌋, at least 1, at most ``limit``.
+
+    The fraction is 0.8 of the free CUDA memory, 0.25 of the available RAM on CPU (where
+    bundling pays through fewer, larger kernels rather than through filling the device).
+    """
+    if free_bytes is None:
+        free_bytes = available_memory_bytes(device)
+    if free_bytes < 0:
+        raise ValueError(f"free_bytes must be >= 0, got {free_bytes}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 or None, got {limit}")
+    fraction = CUDA_MEMORY_FRACTION if torch.device(device).type == "cuda" else CPU_MEMORY_FRACTION
+    size = max(1, int(fraction * free_bytes // member_memory_bytes(spec, input_dim, num_classes, n_train)))
+    return min(size, limit) if limit is not None else size
+
+
+# -- vectorised FCN ------------------------------------------------------------------------------
+
+def fcn_forward(weights, inputs) -> tuple[torch.Tensor, list]:
+    """Outputs (B, n, C) of B bias-free ReLU FCNs with weights[l] of shape (B, out_l, in_l), and
+    each layer's (input a_{l−1}, pre-activation z_l = a_{l−1} W_lᵀ), a_l = relu(z_l).
+
+    ``inputs`` is (B, n, d) (each member its own points) or (n, d) (the same points for all
+    members: the first layer is then one GEMM and its z_1 a (B, n, out) view of an (n, B·out) product).
+    """
+    count, hidden, record = weights[0].shape[0], inputs, []
+    for index, weight in enumerate(weights):
+        if hidden.dim() == 2:
+            z = (hidden @ weight.reshape(-1, weight.shape[-1]).T).view(len(hidden), count, -1).transpose(0, 1)
+        else:
+            z = torch.bmm(hidden, weight.transpose(1, 2))
+        record.append((hidden, z))
+        hidden = torch.relu(z) if index < len(weights) - 1 else z
+    return hidden, record
+
+
+def fcn_outputs(weights, inputs) -> torch.Tensor:
+    """Outputs (B, n, C) of :func:`fcn_forward`."""
+    return fcn_forward(weights, inputs)[0]
+
+
+def fcn_deltas(weights, record, output_delta) -> list[torch.Tensor]:
+    """∂f/∂z_l of every layer from ∂f/∂out (B, n, C):
+    δ_L = ∂f/∂out, δ_{l−1} = (δ_l W_l) ⊙ 1[z_{l−1} > 0] (ReLU; 0 where z ≤ 0, as torch's relu backward)."""
+    deltas = [output_delta]
+    for index in range(len(weights) - 1, 0, -1):
+        deltas.append(torch.bmm(deltas[-1], weights[index]).masked_fill_(record[index - 1][1] <= 0, 0.0))
+    return deltas[::-1]
+
+
+def sgd_update(weights, record, output_delta, step_sizes) -> None:
+    """One SGD step of every member, in place: W_l[m] ← W_l[m] − η_m δ_l[m]ᵀ a_{l−1}[m], from the
+    record of :func:`fcn_forward` (own inputs (B, b, d) or shared (b, d)), ∂f/∂out (B, b, C) and
+    step sizes η (B,). η_m is folded into δ_L, so each layer's update is one fused product."""
+    delta = output_delta * step_sizes.view(-1, 1, 1)
+    for (layer_in, _), layer_delta, weight in zip(record, fcn_deltas(weights, record, delta), weights):
+        if layer_in.dim() == 2:  # shared input: (B·out × b)(b × in), one GEMM for all members
+            flat_delta = layer_delta.transpose(1, 2).reshape(-1, layer_in.shape[0])
+            weight.view(-1, weight.shape[-1]).addmm_(flat_delta, layer_in, alpha=-1.0)
+        else:
+            weight.baddbmm_(layer_delta.transpose(1, 2), layer_in, alpha=-1.0)
+
+
+class MemberLosses:
+    """Per-member losses of a bundle whose members may use different losses (sgnoise.losses).
+
+    Every loss there is a mean over the mini-batch of per-point terms, so for G members with the
+    same loss on equal-sized batches Σ_m f_m = G · f(all G batches concatenated): one call gives
+    the summed loss whose gradient is each member's own gradient.
+    """
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.functions = {name: get_loss(name) for name in dict.fromkeys(self.names)}
+        self.groups = {name: [m for m, other in enumerate(self.names) if other == name] for name in self.functions}
+
+    def summed(self, outputs, targets) -> torch.Tensor:
+        """Σ over members and leading batch dims of the mean loss; outputs (B, ..., b, C), targets (B, ..., b)."""
+        total = 0.0
+        for name, members in self.groups.items():
+            out, target = outputs, targets
+            if len(members) < len(self.names):
+                index = torch.tensor(members, device=outputs.device)
+                out, target = outputs.index_select(0, index), targets.index_select(0, index)
+            groups = math.prod(out.shape[:-2])
+            total = total + groups * self.functions[name](out.reshape(-1, out.shape[-1]), target.reshape(-1))
+        return total
+
+    def output_delta(self, outputs, targets, members=None) -> tuple[float, torch.Tensor]:
+        """(Σ_m f_m, ∂(Σ_m f_m)/∂outputs), the sum over ``members`` only (indices; None = all),
+        by autograd through the loss alone."""
+        outputs = outputs.detach().requires_grad_(True)
+        with torch.enable_grad():
+            if members is None:
+                summed = self.summed(outputs, targets)
+            else:
+                index = torch.tensor(members, dtype=torch.long, device=outputs.device)
+                kept = MemberLosses([self.names[m] for m in members])
+                summed = kept.summed(outputs.index_select(0, index), targets.index_select(0, index))
+            return float(summed.detach()), torch.autograd.grad(summed, outputs)[0]
+
+    def each(self, outputs, targets) -> list[float]:
+        """[f_m(outputs[m], targets[m])] as python floats (the member's own loss function, one call each)."""
+        shared = targets.dim() == outputs.dim() - 2
+        return [float(self.functions[name](outputs[m], targets if shared else targets[m]))
+                for m, name in enumerate(self.names)]
+
+
+@torch.no_grad()
+def evaluate_members(weights, losses: MemberLosses, inputs, targets, chunk=EVALUATION_CHUNK):
+    """Per-member (mean loss, accuracy) lists over a whole set, in the chunks of sgnoise.train.evaluate."""
+    count = weights[0].shape[0]
+    total_loss, correct = [0.0] * count, torch.zeros(count, dtype=torch.long, device=inputs.device)
+    for start in range(0, len(inputs), chunk):
+        target = targets[start:start + chunk]
+        out = fcn_outputs(weights, inputs[start:start + chunk])
+        for m, value in enumerate(losses.each(out, target)):
+            total_loss[m] += value * len(target)
+        correct += (out.argmax(dim=2) == target).sum(dim=1)
+    return [value / len(inputs) for value in total_loss], [c / len(inputs) for c in correct.tolist()]
+
+
+@torch.no_grad()
+def minibatch_gradients(weights, losses: MemberLosses, inputs, targets, batch_size: int, columns=None, batches=None,
+                        chunk_batches=None):
+    """Per-member gradients ∇f_m(B_k) of K mini-batches shared by all members.
+
+    ``batches`` (K, b) indexes ``inputs``; None takes the K = ⌊n/b⌋ consecutive mini-batches
+    of the evaluation order (as sgnoise.noise.gradient_noise). Returns (rows, total): rows
+    (B, K, M) the gradients at ``columns`` (parameters_to_vector order; None = all P), total
+    (B, P) their sum over the K mini-batches. Works ``chunk_batches`` mini-batches at a time
+    (default: as many as fit MAX_NOISE_CHUNK_BYTES).
+    """
+    count, device = weights[0].shape[0], inputs.device
+    n_batches = len(inputs) // batch_size if batches is None else len(batches)
+    if batches is not None and batches.shape[1] != batch_size:
+        raise ValueError(f"batches must have batch_size={batch_size} columns, got shape {tuple(batches.shape)}")
+    sizes = [w[0].numel() for w in weights]
+    n_params = sum(sizes)
+    if chunk_batches is None:
+        chunk_batches = max(1, min(n_batches, MAX_NOISE_CHUNK_BYTES // (4 * count * n_params)))
+    rows = torch.empty(count, n_batches, n_params if columns is None else len(columns), device=device)
+    total = torch.zeros(count, n_params, device=device)
+    weights = [w.detach() for w in weights]
+    for start in range(0, n_batches, chunk_batches):
+        k = min(chunk_batches, n_batches - start)
+        if batches is None:
+            x = inputs[start * batch_size:(start + k) * batch_size]
+            y = targets[start * batch_size:(start + k) * batch_size]
+        else:
+            index = batches[start:start + k].reshape(-1)
+            x, y = inputs.index_select(0, index), targets.index_select(0, index)
+        out, record = fcn_forward(weights, x)
+        targets_k = y.view(1, k, batch_size).expand(count, -1, -1)
+        _, delta = losses.output_delta(out.view(count, k, batch_size, -1), targets_k)
+        deltas = fcn_deltas(weights, record, delta.view(count, k * batch_size, -1))
+        gradient = rows[:, start:start + k] if columns is None else torch.empty(count, k, n_params, device=device)
+        offset = 0
+        for (layer_in, _), delta, weight, size in zip(record, deltas, weights, sizes):
+            out_dim, in_dim = weight.shape[1:]
+            if layer_in.dim() == 2:  # shared input (k·b, d): one (B·out × b)(b × d) product per mini-batch
+                delta = delta.transpose(0, 1).reshape(k, batch_size, count * out_dim)
+                block = torch.bmm(delta.transpose(1, 2), layer_in.view(k, batch_size, in_dim))
+                block = block.view(k, count, size).transpose(0, 1)
+            else:  # each member's input (B, k·b, in): one (out × b)(b × in) product per member and mini-batch
+                block = torch.bmm(delta.reshape(count * k, batch_size, out_dim).transpose(1, 2),
+                                  layer_in.reshape(count * k, batch_size, in_dim)).view(count, k, size)
+            gradient[:, :, offset:offset + size] = block
+            offset += size
+        total += gradient.sum(dim=1)
+        if columns is not None:
+            rows[:, start:start + k] = gradient.index_select(2, columns)
+    return rows, total
+
+
+# -- training loop ---------------------------------------------------------------------------------
+
+@dataclass
+class _Member:
+    spec: RunSpec
+    paths: dict
+    writer: NoiseDumpWriter
+    rows: list = field(default_factory=list)
+    status: dict = field(default_factory=lambda: {"status": "ok", "diverged_at": None, "iterations_done": 0})
+    parameters: torch.Tensor | None = None  # flat parameters (CPU) when the member left the bundle
+    finished: bool = False
+
+
+def _finish(member: _Member, weights, position: int) -> None:
+    """Write the member's outputs as train_run does (or drop them when it diverged and must fail);
+    ``weights[l][position]`` are its parameters."""
+    member.finished = True
+    member.parameters = torch.cat([w[position].detach().flatten() for w in weights]).cpu()
+    if member.status["status"] == "diverged" and member.spec.on_divergence == "fail":
+        member.writer.abort()
+        return
+    member.writer._file.attrs["status"] = member.status["status"]
+    member.writer.close(complete=True)
+    metrics = pd.DataFrame(member.rows)
+    for column in METRIC_COLUMNS:
+        if column not in metrics:
+            metrics[column] = np.nan
+    write_csv_atomic(metrics, member.paths["metrics"])
+    member.status["sgnoise_version"] = __version__
+    write_text_atomic(member.paths["status"], json.dumps(member.status, indent=2) + "\n")
+
+
+def _check_paths(out_paths, count) -> None:
+    if not isinstance(out_paths, (list, tuple)) or len(out_paths) != count:
+        raise ValueError(f"out_paths must be a list of {count} dicts (one per spec), got {out_paths!r}")
+    for paths in out_paths:
+        missing = [key for key in OUTPUT_KEYS if key not in paths]
+        if missing:
+            raise ValueError(f"out_paths entry {paths!r} lacks key(s) {missing} (expected {list(OUTPUT_KEYS)})")
+    every = [str(Path(paths[key])) for paths in out_paths for key in OUTPUT_KEYS]
+    if len(set(every)) != len(every):
+        raise ValueError("out_paths repeat a path; every member needs its own noise, metrics and status files")
+
+
+def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device="cpu",
+                 max_members: int | None = None, return_parameters: bool = False):
+    """Train the runs ``specs`` (see :func:`check_bundle`) as bundles and write, for each run,
+    exactly the outputs of :func:`sgnoise.train.train_run`: ``out_paths[m]["noise"|"metrics"|"status"]``.
+
+    At most ``max_members`` runs are trained at once (None: :func:`choose_bundle_size` for
+    ``device``). A member whose loss becomes non-finite is recorded as diverged and leaves the
+    bundle; the others go on. Members with ``on_divergence: fail`` that diverge write nothing,
+    and a FloatingPointError naming them is raised once the others are written. Returns the
+    members' status dicts, in the order of ``specs``; with ``return_parameters`` also a list of
+    each member's final flat parameter vector (parameters_to_vector order, on CPU).
+    """
+    check_bundle(specs)
+    _check_paths(out_paths, len(specs))
+    n_train, num_classes = len(data["train_x"]), data["num_classes"]
+    input_dim = math.prod(data["train_x"].shape[1:])
+    if not 1 <= specs[0].batch_size <= n_train:
+        raise ValueError(f"batch_size={specs[0].batch_size} must be in [1, {n_train}] "
+                         f"(training set size of {specs[0].dataset})")
+    if max_members is None:
+        max_members = choose_bundle_size(specs[0], input_dim, num_classes, n_train, device)
+    if max_members < 1:
+        raise ValueError(f"max_members must be >= 1, got {max_members}")
+    members = []
+    for start in range(0, len(specs), max_members):
+        members += _train_together(specs[start:start + max_members], data, out_paths[start:start + max_members], device)
+    statuses = [member.status for member in members]
+    failed = [spec.run_id for spec, status in zip(specs, statuses)
+              if status["status"] == "diverged" and spec.on_divergence == "fail"]
+    if failed:
+        raise FloatingPointError(f"run(s) {failed} diverged (loss is not finite); lower the learning rate "
+                                 "or set train.on_divergence: record")
+    return (statuses, [member.parameters for member in members]) if return_parameters else statuses
+
+
+def _initial_state(specs, data, device):
+    """Stacked initial weights (as train_run builds each model after seed_everything) and generators."""
+    weights, generators, layout = [], [], None
+    for spec in specs:
+        generators.append(seed_everything(spec.seed))
+        model = build_model(spec.model, tuple(data["train_x"].shape[1:]), data["num_classes"])
+        layout = parameter_layout(model)
+        weights.append([p.detach() for p in model.parameters()])
+    stacked = [torch.stack(tensors).to(device) for tensors in zip(*weights)]
+    return stacked, generators, layout
+
+
+class _Bundle:
+    """The members still training, stacked: weights[l] (B, out, in), their epoch orders and losses.
+
+    ``active[i]`` is the index in ``members`` of the run in row i of the stacked tensors.
+    """
+
+    def __init__(self, specs, data, out_paths, device):
+        self.first, self.device = specs[0], device
+        self.train_x, self.train_y = data["train_x"].to(device).flatten(1), data["train_y"].to(device)
+        self.test_x, self.test_y = data["test_x"].to(device).flatten(1), data["test_y"].to(device)
+        self.batches_per_epoch = len(self.train_x) // self.first.batch_size
+        self.weights, self.generators, layout = _initial_state(specs, data, device)
+        n_params = sum(size for _, _, size in layout)
+        columns = select_columns(n_params, self.first.max_coords, self.first.noise_seed)
+        self.stored = None if len(columns) == n_params else torch.from_numpy(columns).to(device)  # None: all
+        self.noise_generator = torch.Generator().manual_seed(self.first.noise_seed + 1)
+        self.members, self.orders, self.gathered = [], None, torch.empty(0)
+        try:
+            for spec, paths in zip(specs, out_paths):
+                self.members.append(_Member(spec, paths, NoiseDumpWriter(paths["noise"], columns=columns, layers=layout,
+                    attrs=dict(run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
+                               batch_size=self.first.batch_size, n_minibatches=self.batches_per_epoch,
+                               n_random_minibatches=spec.random_minibatches))))
+        except BaseException:
+            for member in self.members:
+                member.writer.abort()
+            raise
+        self.active = list(range(len(self.members)))
+        self.losses = MemberLosses(spec.loss for spec in specs)
+
+    def step_sizes(self, iteration) -> list[float]:
+        first = self.first
+        return [learning_rate(self.members[m].spec.lr, iteration, first.iterations, first.lr_milestones,
+                              first.lr_factor) for m in self.active]
+
+    def diverge(self, finite, iteration, rows) -> None:
+        """Finish (as diverged) the members whose ``finite`` entry is false, with their last metrics row."""
+        for i, m in enumerate(self.active):
+            if not finite[i]:
+                self.members[m].status.update(status="diverged", diverged_at=iteration)
+                self.members[m].rows.append(rows[i])
+                _finish(self.members[m], self.weights, i)
+
+    def keep(self, finite) -> None:
+        """Drop the rows whose ``finite`` entry is false from the stacked state."""
+        rows = [i for i, ok in enumerate(finite) if ok]
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        self.weights = [w.index_select(0, index) for w in self.weights]
+        if self.orders is not None:
+            self.orders = self.orders.index_select(0, index)
+        self.active = [self.active[i] for i in rows]
+        self.losses = MemberLosses(self.members[m].spec.loss for m in self.active)
+
+    def checkpoint(self, iteration) -> None:
+        """Metrics on train and test sets, then the noise pass, for every member; as train_run."""
+        lrs, weights = self.step_sizes(iteration), self.weights
+        train_loss, train_acc = evaluate_members(weights, self.losses, self.train_x, self.train_y)
+        test_loss, test_acc = evaluate_members(weights, self.losses, self.test_x, self.test_y)
+        rows = [dict(iteration=iteration, step_size=lrs[i], train_loss=train_loss[i], train_accuracy=train_acc[i],
+                     test_loss=test_loss[i], test_accuracy=test_acc[i]) for i in range(len(self.active))]
+        finite = [math.isfinite(train_loss[i]) and math.isfinite(test_loss[i]) for i in range(len(self.active))]
+        if not all(finite):
+            self.diverge(finite, iteration, rows)
+            rows = [row for row, ok in zip(rows, finite) if ok]
+            self.keep(finite)
+            if not self.active:
+                return
+        batch_size, stored = self.first.batch_size, self.stored
+        noise, total = minibatch_gradients(self.weights, self.losses, self.train_x, self.train_y, batch_size, stored)
+        full_gradient = total / self.batches_per_epoch
+        full_selected = full_gradient if stored is None else full_gradient[:, stored]
+        noise -= full_selected[:, None]
+        noise_random = None
+        if self.first.random_minibatches:
+            drawn = torch.stack([torch.randperm(len(self.train_x), generator=self.noise_generator)[:batch_size]
+                                 for _ in range(self.first.random_minibatches)]).to(self.device)
+            noise_random, _ = minibatch_gradients(self.weights, self.losses, self.train_x, self.train_y, batch_size,
+                                                  stored, drawn)
+            noise_random = (noise_random - full_selected[:, None]).cpu().numpy()
+        norms = full_gradient.norm(dim=1).tolist()
+        noise, full_selected = noise.cpu().numpy(), full_selected.cpu().numpy()
+        for i, m in enumerate(self.active):
+            rows[i]["full_gradient_norm"] = norms[i]
+            self.members[m].writer.add_checkpoint(iteration, noise[i], full_selected[i], rows[i],
+                                                  noise_random=None if noise_random is None else noise_random[i])
+            self.members[m].rows.append(rows[i])
+
+    def step(self, iteration) -> None:
+        """One SGD step of every member on its next mini-batch; members whose loss is not finite leave."""
+        batch_size, count = self.first.batch_size, len(self.active)
+        position = iteration % self.batches_per_epoch
+        if position == 0:
+            self.orders = torch.stack([torch.randperm(len(self.train_x), generator=self.generators[m])
+                                       for m in self.active]).to(self.device)
+        # members with one seed (differing in lr or loss only) draw the same order: gather their batch once
+        shared = len({self.members[m].spec.seed for m in self.active}) == 1
+        index = self.orders[:1 if shared else count, position * batch_size:(position + 1) * batch_size].reshape(-1)
+        if len(self.gathered) != len(index):  # reused every step: no fresh multi-megabyte allocation
+            self.gathered = torch.empty(len(index), self.train_x.shape[1], device=self.device)
+        x = torch.index_select(self.train_x, 0, index, out=self.gathered)
+        y = self.train_y.index_select(0, index).view(-1, batch_size).expand(count, -1)
+        x = x if shared else x.view(count, batch_size, -1)
+        lrs = self.step_sizes(iteration)
+        out, record = fcn_forward(self.weights, x)
+        summed, delta = self.losses.output_delta(out, y)
+        finite = None
+        if not math.isfinite(summed):  # record the members whose loss is not finite; step the others
+            member_losses = self.losses.each(out, y)
+            finite = [math.isfinite(value) for value in member_losses]
+            self.diverge(finite, iteration, [dict(iteration=iteration, step_size=lr, train_loss=value)
+                                             for lr, value in zip(lrs, member_losses)])
+            survivors = [i for i, ok in enumerate(finite) if ok]
+            if survivors:
+                _, delta = self.losses.output_delta(out, y, survivors)
+        if finite is None or any(finite):
+            sgd_update(self.weights, record, delta, torch.tensor(lrs, device=self.device))
+        if finite is not None:  # the diverged members' rows (stepped with a zero gradient, or garbage) leave
+            self.keep(finite)
+        for m in self.active:
+            self.members[m].status["iterations_done"] = iteration + 1
+
+
+def _train_together(specs, data, out_paths, device) -> list[_Member]:
+    """The SGD loop of sgnoise.train.train_run, for all members at once."""
+    bundle = None
+    try:
+        bundle = _Bundle(specs, data, out_paths, device)
+        checkpoints, iterations = set(specs[0].checkpoints), specs[0].iterations
+        for iteration in range(iterations + 1):
+            if iteration in checkpoints:
+                bundle.checkpoint(iteration)
+            if iteration == iterations or not bundle.active:
+                break
+            bundle.step(iteration)
+            if not bundle.active:
+                break
+        for i, m in enumerate(bundle.active):
+            _finish(bundle.members[m], bundle.weights, i)
+    except BaseException:
+        for member in bundle.members if bundle is not None else []:
+            if not member.finished:
+                member.writer.abort()
+        raise
+    return bundle.members
