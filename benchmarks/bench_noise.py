@@ -15,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import timed_interleaved  # noqa: E402
+
 import numpy as np
 import torch
 
@@ -26,18 +28,6 @@ from sgnoise.noise import gradient_noise
 from sgnoise.store import NoiseDumpWriter
 
 REPEATS = 7
-
-
-def timed_interleaved(*functions):
-    """Median time of each function over REPEATS rounds, the functions interleaved within a round
-    (so a slow phase of a shared machine hits all of them alike)."""
-    times = [[] for _ in functions]
-    for _ in range(REPEATS):
-        for function, bucket in zip(functions, times):
-            start = time.perf_counter()
-            function()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) for bucket in times]
 
 
 def main():
@@ -73,7 +63,7 @@ def main():
         return matrix - matrix.mean(0)
 
     epoch(), noise_pass(), naive_noise_pass()  # warm-up
-    t_epoch, t_noise, t_naive = timed_interleaved(epoch, noise_pass, naive_noise_pass)
+    t_epoch, t_noise, t_naive = timed_interleaved(REPEATS, epoch, noise_pass, naive_noise_pass)
     noise, full = gradient_noise(model, cross_entropy, x, y, b)
     matrix = noise.numpy()
     layout = parameter_layout(model)

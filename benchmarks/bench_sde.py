@@ -10,10 +10,12 @@ Run: python benchmarks/bench_sde.py  (writes benchmarks/results/bench_sde.json)
 """
 
 import json
+import sys
 import platform
-import statistics
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import timed_interleaved  # noqa: E402
 
 import numpy as np
 from scipy import stats
@@ -28,17 +30,6 @@ GRADIENT = quadratic_well(1.0).gradient
 N_SAMPLES = 2_000_000          # sampler throughput
 N_PATHS, N_STEPS = 4000, 500    # first_exit_times: 2·10^6 path-steps
 NAIVE_PATHS, NAIVE_STEPS = 20, 50  # naive loop: 1 000 scipy calls
-
-
-def timed_interleaved(*functions):
-    """Median wall time of each function over REPEATS rounds, interleaved within a round."""
-    times = [[] for _ in functions]
-    for _ in range(REPEATS):
-        for function, bucket in zip(functions, times):
-            start = time.perf_counter()
-            function()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) for bucket in times]
 
 
 def naive_exit_loop(rng):
@@ -74,7 +65,7 @@ def main():
     # warm-up
     ours(), ours(2.0), naive(), sample_sas(ALPHA, 1000, rng=rng), rng.standard_normal(1000)
     steps_ours, steps_ours_2 = path_steps_of(ours()), path_steps_of(ours(2.0))
-    t_sas, t_normal, t_ours, t_ours_2, t_naive = timed_interleaved(
+    t_sas, t_normal, t_ours, t_ours_2, t_naive = timed_interleaved(REPEATS, 
         lambda: sample_sas(ALPHA, N_SAMPLES, rng=rng),
         lambda: rng.standard_normal(N_SAMPLES),
         ours,

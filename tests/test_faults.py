@@ -8,17 +8,15 @@ import io
 import json
 import os
 import shutil
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from sgnoise.store import NoiseDump, NoiseDumpError, NoiseDumpWriter
 from test_resume import assert_same_h5, leftover_temporaries
-from workflow import REPO, snakemake
+from workflow import REPO, snakemake, write_config
 
 RUN = dict(dataset="mnist5k", model="fcn", depth=4, width=64, loss="nll", batch_size=200, lr=0.1, iterations=30, seed=0)
 # lr 10 makes this network's loss overflow to inf/NaN within a few steps (issue 7's example)
@@ -33,14 +31,7 @@ TARGETS = ["results/tables/alpha.csv", *FIGURES]
 
 def fault_config(path, **changes):
     """BASE with top-level keys replaced (dict values merged one level deep), written as YAML."""
-    config = json.loads(json.dumps(BASE))
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return write_config(path, base=BASE, **changes)
 
 
 def snakemake_in_process(workdir, configfile, *args) -> tuple[int, str]:

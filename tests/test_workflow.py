@@ -3,12 +3,11 @@
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from workflow import REPO, TINY, planned_rules, snakemake, write_config
+from workflow import REPO, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -91,3 +90,10 @@ def test_bad_config_stops_before_any_job(tmp_path, change, expected):
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_report_contains_every_figure(tiny_study):
+    snakemake(tiny_study, "--report", "report.html")
+    html = (tiny_study / "report.html").read_text(errors="replace")
+    for png in (tiny_study / "results/figures").glob("*.png"):
+        assert png.name in html, f"{png.name} missing from the report"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -27,8 +28,9 @@ def snakemake(workdir, *args, configfile=TINY, check=True, timeout=600, env=None
 
 
 def write_config(path, base=TINY, **changes):
-    """A copy of ``base`` with top-level keys replaced (dict values merged one level deep)."""
-    config = yaml.safe_load(Path(base).read_text())
+    """A copy of ``base`` (a config file or dict) with top-level keys replaced (dict values merged
+    one level deep), written as YAML."""
+    config = copy.deepcopy(base) if isinstance(base, dict) else yaml.safe_load(Path(base).read_text())
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key] = {**config[key], **value}
