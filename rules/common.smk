@@ -150,6 +150,7 @@ def build_runs(config):
                 noise_seed=config["noise"]["seed"],
                 random_minibatches=config["noise"]["random_minibatches"],
                 on_divergence=train["on_divergence"],
+                checksum=config["noise"]["checksum"],
             )
     return runs
 

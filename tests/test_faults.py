@@ -110,7 +110,7 @@ def test_bad_config_exits_non_zero_from_the_real_command_line(tmp_path):
 
 def test_flipped_bit_in_a_noise_dump_names_file_and_checkpoint(tmp_path):
     path = tmp_path / "noise.h5"
-    writer = NoiseDumpWriter(path, columns=np.arange(50), layers=[("layers.0.weight", 0, 50)], attrs={})
+    writer = NoiseDumpWriter(path, columns=np.arange(50), layers=[("layers.0.weight", 0, 50)], attrs={}, checksum=True)
     for iteration in (0, 5):
         writer.add_checkpoint(iteration, np.full((4, 50), 1.25 + iteration, np.float32), np.zeros(50), {})
     writer.close()

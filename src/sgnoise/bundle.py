@@ -396,7 +396,7 @@ class _Bundle:
                 self.members.append(_Member(spec, paths, NoiseDumpWriter(paths["noise"], columns=columns, layers=layout,
                     attrs=dict(run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
                                batch_size=self.first.batch_size, n_minibatches=self.batches_per_epoch,
-                               n_random_minibatches=spec.random_minibatches))))
+                               n_random_minibatches=spec.random_minibatches), checksum=spec.checksum)))
         except BaseException:
             for member in self.members:
                 member.writer.abort()

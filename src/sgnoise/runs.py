@@ -22,7 +22,7 @@ def model_tag(spec: dict) -> str:
 # Bundled training (sgnoise.bundle): runs that agree in SHARED_FIELDS may be trained together.
 VARYING_FIELDS = ("run_id", "seed", "lr", "loss")
 SHARED_FIELDS = ("dataset", "model", "batch_size", "iterations", "lr_milestones", "lr_factor", "checkpoints",
-                 "max_coords", "noise_seed", "random_minibatches", "on_divergence")
+                 "max_coords", "noise_seed", "random_minibatches", "on_divergence", "checksum")
 
 
 def bundle_supported(model: dict) -> bool:

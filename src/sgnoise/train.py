@@ -102,6 +102,7 @@ class RunSpec:
     noise_seed: int = 0
     random_minibatches: int = 0
     on_divergence: str = "record"
+    checksum: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunSpec":
@@ -172,7 +173,8 @@ def _assemble_noise_dump(noise_path, state_dir: RunStateDirectory, header: dict)
     header = dict(header)
     iterations = sorted(header.pop("checkpoints_done"))
     writer = NoiseDumpWriter(noise_path, columns=header.pop("columns"), layers=header.pop("layers"), attrs=header,
-                             partial_path=state_dir.partial_dump_path)
+                             partial_path=state_dir.partial_dump_path,
+                             checksum=(header.get("config") or {}).get("checksum", False))
     try:
         for iteration in iterations:
             arrays, attrs = state_dir.load_checkpoint(iteration)
