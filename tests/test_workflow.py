@@ -70,6 +70,9 @@ def test_rebuilding_one_figure_reruns_nothing_upstream(tiny_study):
     (tiny_study / "results/figures/alpha_vs_width.png").unlink()
     rules = planned_rules(snakemake(tiny_study, "-n", "alpha_vs_width").stdout)
     assert rules == {"alpha_vs_width": 1}
+    snakemake(tiny_study, "--cores", "1", "alpha_vs_width")
+    assert (tiny_study / "results/figures/alpha_vs_width.png").exists()
+    assert "Nothing to be done" in snakemake(tiny_study, "-n").stdout
 
 
 @pytest.mark.parametrize("change,expected", [
