@@ -31,7 +31,7 @@ def runs_table(runs: dict, status_paths) -> pd.DataFrame:
     """One row per run: id, config values (model size keys flattened) and training status."""
     statuses = {}
     for path in status_paths:
-        run = str(Path(path).parent).split("results/runs/", 1)[-1]
+        run = run_of_path(path)
         statuses[run] = json.loads(Path(path).read_text())
     rows = []
     for run, spec in runs.items():

@@ -84,48 +84,41 @@ def _check_columns(table: pd.DataFrame, columns, name: str) -> None:
 SWEEP_COLUMNS = ["alpha", "eps", "half_width", "curvature", "barrier_height", "theory", "mean_exit_time", "sem"]
 
 
-def exit_vs_eps_figure(summary: pd.DataFrame):
-    """Mean exit time against ε, log-log: slope −α for α < 2 (Imkeller–Pavlyukevich), exp(ΔU/ε²) for α = 2."""
-    _check_columns(summary, SWEEP_COLUMNS, "exit_vs_eps")
+def _sweep_figure(summary: pd.DataFrame, study: str, x: str, xlabel: str, log_x: bool, title: str):
+    """Mean exit time (log scale) against the swept column ``x``, one line per α, with the theory lines."""
+    _check_columns(summary, SWEEP_COLUMNS, study)
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     colours = _alpha_colours(summary["alpha"])
-    _sweep_panel(ax, summary, "eps", colours)
-    ax.set(xscale="log", yscale="log", xlabel="noise amplitude ε", ylabel="mean first exit time")
-    _plain_log_ticks(ax.xaxis)
-    first = summary.iloc[0]
-    ax.set_title(f"{first['well']} well, k = {first['curvature']:g}, basin (−{first['half_width']:g}, "
-                 f"{first['half_width']:g})", fontsize="medium")
+    _sweep_panel(ax, summary, x, colours)
+    ax.set(yscale="log", xlabel=xlabel, ylabel="mean first exit time")
+    if log_x:
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+    ax.set_title(title, fontsize="medium")
     _legend_for_lines(ax, colours)
     return fig
+
+
+def exit_vs_eps_figure(summary: pd.DataFrame):
+    """Mean exit time against ε, log-log: slope −α for α < 2 (Imkeller–Pavlyukevich), exp(ΔU/ε²) for α = 2."""
+    first = summary.iloc[0]
+    return _sweep_figure(summary, "exit_vs_eps", "eps", "noise amplitude ε", True,
+                         f"{first['well']} well, k = {first['curvature']:g}, basin (−{first['half_width']:g}, "
+                         f"{first['half_width']:g})")
 
 
 def exit_vs_width_figure(summary: pd.DataFrame):
     """Mean exit time against the basin half-width a at fixed ε and barrier height: ∝ a^α for α < 2."""
-    _check_columns(summary, SWEEP_COLUMNS, "exit_vs_width")
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    colours = _alpha_colours(summary["alpha"])
-    _sweep_panel(ax, summary, "half_width", colours)
-    ax.set(xscale="log", yscale="log", xlabel="basin half-width a (basin (−a, a))", ylabel="mean first exit time")
-    _plain_log_ticks(ax.xaxis)
     first = summary.iloc[0]
-    ax.set_title(f"{first['well']} well, barrier height {first['barrier_height']:g}, ε = {first['eps']:g}",
-                 fontsize="medium")
-    _legend_for_lines(ax, colours)
-    return fig
+    return _sweep_figure(summary, "exit_vs_width", "half_width", "basin half-width a (basin (−a, a))", True,
+                         f"{first['well']} well, barrier height {first['barrier_height']:g}, ε = {first['eps']:g}")
 
 
 def exit_vs_depth_figure(summary: pd.DataFrame):
     """Mean exit time against barrier height at fixed width and ε: flat for α < 2, exponential for α = 2."""
-    _check_columns(summary, SWEEP_COLUMNS, "exit_vs_depth")
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    colours = _alpha_colours(summary["alpha"])
-    _sweep_panel(ax, summary, "barrier_height", colours)
-    ax.set(yscale="log", xlabel="barrier height H", ylabel="mean first exit time")
     first = summary.iloc[0]
-    ax.set_title(f"{first['well']} well, half-width {first['half_width']:g}, ε = {first['eps']:g}",
-                 fontsize="medium")
-    _legend_for_lines(ax, colours)
-    return fig
+    return _sweep_figure(summary, "exit_vs_depth", "barrier_height", "barrier height H", False,
+                         f"{first['well']} well, half-width {first['half_width']:g}, ε = {first['eps']:g}")
 
 
 def exit_distribution_figure(times: pd.DataFrame):
