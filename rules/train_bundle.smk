@@ -1,6 +1,8 @@
 # Bundled training (train.bundle_size, docs/bundle.md): one job trains the runs of a bundle as one
 # vectorised model and writes each run's usual outputs. One rule per bundle, named by a hash of its
 # members (a rule's list of outputs cannot depend on a wildcard); BUNDLES is empty for bundle_size 1.
+# Resumable like rule train: the bundle's state is kept in results/state/_bundles/<bundle>/ and each
+# member's checkpoint files in results/state/<run>/ (docs/faults.md).
 for bundle, members in BUNDLES.items():
 
     rule:
@@ -16,6 +18,7 @@ for bundle, members in BUNDLES.items():
             specs=bundle_specs(members),
             device=config["train"]["device"],
             threads=config["train"]["threads"],
+            state_root="results/state",
         threads: config["train"]["threads"]
         resources:
             gpu=0 if config["train"]["device"] == "cpu" else 1,

@@ -5,6 +5,7 @@ sys.stderr = open(snakemake.log[0], "w")
 import torch
 
 from sgnoise.bundle import train_bundle
+from sgnoise.state import StateError
 from sgnoise.train import RunSpec, configure_determinism, load_run_data
 
 device = snakemake.params.device
@@ -18,9 +19,13 @@ try:
     data = load_run_data(snakemake.input.dataset)
 except ValueError as error:
     sys.exit(f"error: {error}")
+# read from the config, not params, so that changing the save interval never retrains finished runs
+state_interval_s = snakemake.config["train"].get("state_interval_s")
 try:
-    statuses = train_bundle(specs, data, out_paths, device=device)
-except FloatingPointError as error:
+    statuses = train_bundle(specs, data, out_paths, device=device, state_root=snakemake.params.state_root,
+                            state_interval_s=state_interval_s,
+                            log=lambda message: print(message, file=sys.stderr, flush=True))
+except (StateError, FloatingPointError) as error:
     sys.exit(f"error: {error}")
 for spec, status in zip(specs, statuses):
     print(f"{spec.run_id}: {status}", file=sys.stderr)

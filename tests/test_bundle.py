@@ -187,7 +187,7 @@ def test_failing_member_writes_nothing_and_raises_after_the_others(tmp_path):
         train_bundle(specs, synthetic_data(), paths)
     assert all(p.exists() for p in paths[0].values())
     assert not any(p.exists() for p in paths[1].values())
-    assert list(paths[1]["noise"].parent.iterdir()) == []
+    assert not paths[1]["noise"].parent.exists() or list(paths[1]["noise"].parent.iterdir()) == []
 
 
 def test_fcn_outputs_and_minibatch_gradients_match_modules():
@@ -224,7 +224,8 @@ def test_sgd_update_is_one_sgd_step_of_each_member(shared):
         x, y = x[0], y[0].expand(3, -1)
     names, step_sizes = ["nll", "hinge", "nll"], torch.tensor([0.1, 0.3, 0.05])
     out, record = fcn_forward(weights, x)
-    summed, delta = MemberLosses(names).output_delta(out, y)
+    losses, delta = MemberLosses(names).output_delta(out, y)
+    summed = float(losses.sum())
     sgd_update(weights, record, delta, step_sizes)
     expected_sum = 0.0
     for m, module in enumerate(modules):  # the reference: nn.Module, autograd, p ← p − η ∇f
@@ -238,13 +239,33 @@ def test_sgd_update_is_one_sgd_step_of_each_member(shared):
     assert summed == pytest.approx(expected_sum, rel=1e-6)
 
 
-def test_member_losses_sum_is_the_sum_of_member_losses():
-    outputs, targets = torch.randn(4, 7, 3), torch.randint(0, 3, (4, 7))
+@pytest.mark.parametrize("lead", [(4,), (4, 3)], ids=["step", "noise_pass"])
+def test_member_losses_and_closed_form_gradients_match_autograd(lead):
+    torch.manual_seed(3)
+    outputs, targets = torch.randn(*lead, 7, 3) * 3, torch.randint(0, 3, (*lead, 7))
+    outputs[0, ..., 0, :] = 1.0 - torch.tensor([1.0, -1.0, -1.0])  # a hinge margin exactly at its kink
+    targets[0, ..., 0] = 0
     names = ["hinge", "nll", "nll", "hinge"]
-    losses = MemberLosses(names)
-    each = [float(get_loss(name)(outputs[m], targets[m])) for m, name in enumerate(names)]
-    assert losses.each(outputs, targets) == each
-    assert float(losses.summed(outputs, targets)) == pytest.approx(sum(each), rel=1e-6)
+    member_losses = MemberLosses(names)
+    each = [float(get_loss(name)(outputs[m].reshape(-1, 3), targets[m].reshape(-1))) for m, name in enumerate(names)]
+    if len(lead) == 1:
+        assert member_losses.each(outputs, targets) == each
+    losses, delta = member_losses.output_delta(outputs, targets)
+    assert losses.shape == lead and delta.shape == outputs.shape
+    # the reference: autograd through each member's own loss function, one mini-batch at a time
+    reference = outputs.detach().clone().requires_grad_(True)
+    expected = torch.stack([torch.stack([get_loss(name)(reference[m][k], targets[m][k])
+                                         for k in range(reference[m].shape[0])]) if len(lead) == 2
+                            else get_loss(name)(reference[m], targets[m]) for m, name in enumerate(names)])
+    expected.sum().backward()
+    torch.testing.assert_close(losses, expected.detach(), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(delta, reference.grad, rtol=1e-6, atol=1e-8)
+    for name in ("nll", "hinge"):  # one loss for all members: the single-group path
+        losses, delta = MemberLosses([name] * 4).output_delta(outputs, targets)
+        reference.grad = None
+        value = sum(get_loss(name)(reference[m].reshape(-1, 3), targets[m].reshape(-1)) for m in range(4))
+        (value * (1 if len(lead) == 1 else lead[1])).backward()
+        torch.testing.assert_close(delta, reference.grad, rtol=1e-6, atol=1e-8)
 
 
 def test_bad_bundles_are_refused(tmp_path):

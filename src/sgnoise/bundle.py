@@ -15,30 +15,30 @@ first layer is one GEMM for all members and points, and the per-(member, mini-ba
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import hashlib
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
 from sgnoise import __version__
-from sgnoise.atomic import write_csv_atomic, write_text_atomic
-from sgnoise.losses import get_loss
+from sgnoise.losses import LOSS_AND_DELTA, get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import select_columns
-from sgnoise.store import NoiseDumpWriter
+from sgnoise.state import RunStateDirectory, fingerprint, restore_rng, rng_snapshot, temporary_state_directory
 from sgnoise.schedule import learning_rate
 from sgnoise.runs import SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_supported  # noqa: F401  (torch-free)
-from sgnoise.train import METRIC_COLUMNS, RunSpec, seed_everything
+from sgnoise.train import RunSpec, clear_output_temporaries, seed_everything, write_run_outputs
 
 #: RunSpec fields in which the members of a bundle may differ, and those they must share. A RunSpec
 #: field in neither tuple is one bundled training does not implement: check_bundle refuses it.
 OUTPUT_KEYS = ("noise", "metrics", "status")
+BUNDLE_STATE_DIR = "_bundles"  # <state_root>/_bundles/<bundle_name>/: a bundle's own state (members' are per run)
 EVALUATION_CHUNK = 1000  # as sgnoise.train.evaluate
 CPU_MEMORY_FRACTION = 0.25  # of the memory available, for auto bundles on CPU
 CUDA_MEMORY_FRACTION = 0.8  # of the free device memory, for auto bundles on CUDA
@@ -154,7 +154,7 @@ def fcn_deltas(weights, record, output_delta) -> list[torch.Tensor]:
     δ_L = ∂f/∂out, δ_{l−1} = (δ_l W_l) ⊙ 1[z_{l−1} > 0] (ReLU; 0 where z ≤ 0, as torch's relu backward)."""
     deltas = [output_delta]
     for index in range(len(weights) - 1, 0, -1):
-        deltas.append(torch.bmm(deltas[-1], weights[index]).masked_fill_(record[index - 1][1] <= 0, 0.0))
+        deltas.append(torch.ops.aten.threshold_backward(torch.bmm(deltas[-1], weights[index]), record[index - 1][1], 0.0))
     return deltas[::-1]
 
 
@@ -172,11 +172,9 @@ def sgd_update(weights, record, output_delta, step_sizes) -> None:
 
 
 class MemberLosses:
-    """Per-member losses of a bundle whose members may use different losses (sgnoise.losses).
-
-    Every loss there is a mean over the mini-batch of per-point terms, so for G members with the
-    same loss on equal-sized batches Σ_m f_m = G · f(all G batches concatenated): one call gives
-    the summed loss whose gradient is each member's own gradient.
+    """Per-member losses of a bundle whose members may use different losses (sgnoise.losses): their
+    values and output gradients in closed form for training and the noise pass, and each member's own
+    loss function (as train_run calls it) for metrics.
     """
 
     def __init__(self, names):
@@ -184,30 +182,25 @@ class MemberLosses:
         self.functions = {name: get_loss(name) for name in dict.fromkeys(self.names)}
         self.groups = {name: [m for m, other in enumerate(self.names) if other == name] for name in self.functions}
 
-    def summed(self, outputs, targets) -> torch.Tensor:
-        """Σ over members and leading batch dims of the mean loss; outputs (B, ..., b, C), targets (B, ..., b)."""
-        total = 0.0
+    def output_delta(self, outputs, targets) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member losses (B, ...) (the mean over each mini-batch of b points) and the gradient
+        ∂(Σ losses)/∂outputs (B, ..., b, C), in closed form (sgnoise.losses.LOSS_AND_DELTA; no autograd).
+        outputs (B, ..., b, C), targets (B, ..., b)."""
+        lead, classes = outputs.shape[:-2], outputs.shape[-1]
+        if len(self.groups) == 1:
+            losses, delta = LOSS_AND_DELTA[self.names[0]](outputs.reshape(-1, outputs.shape[-2], classes),
+                                                          targets.reshape(-1, targets.shape[-1]))
+            return losses.view(lead), delta.view(outputs.shape)
+        losses = outputs.new_empty(lead)
+        delta = torch.empty_like(outputs)
         for name, members in self.groups.items():
-            out, target = outputs, targets
-            if len(members) < len(self.names):
-                index = torch.tensor(members, device=outputs.device)
-                out, target = outputs.index_select(0, index), targets.index_select(0, index)
-            groups = math.prod(out.shape[:-2])
-            total = total + groups * self.functions[name](out.reshape(-1, out.shape[-1]), target.reshape(-1))
-        return total
-
-    def output_delta(self, outputs, targets, members=None) -> tuple[float, torch.Tensor]:
-        """(Σ_m f_m, ∂(Σ_m f_m)/∂outputs), the sum over ``members`` only (indices; None = all),
-        by autograd through the loss alone."""
-        outputs = outputs.detach().requires_grad_(True)
-        with torch.enable_grad():
-            if members is None:
-                summed = self.summed(outputs, targets)
-            else:
-                index = torch.tensor(members, dtype=torch.long, device=outputs.device)
-                kept = MemberLosses([self.names[m] for m in members])
-                summed = kept.summed(outputs.index_select(0, index), targets.index_select(0, index))
-            return float(summed.detach()), torch.autograd.grad(summed, outputs)[0]
+            index = torch.tensor(members, device=outputs.device)
+            out, target = outputs.index_select(0, index), targets.index_select(0, index)
+            part, part_delta = LOSS_AND_DELTA[name](out.reshape(-1, out.shape[-2], classes),
+                                                    target.reshape(-1, target.shape[-1]))
+            losses.index_copy_(0, index, part.view(out.shape[:-2]))
+            delta.index_copy_(0, index, part_delta.view(out.shape))
+        return losses, delta
 
     def each(self, outputs, targets) -> list[float]:
         """[f_m(outputs[m], targets[m])] as python floats (the member's own loss function, one call each)."""
@@ -289,30 +282,15 @@ def minibatch_gradients(weights, losses: MemberLosses, inputs, targets, batch_si
 class _Member:
     spec: RunSpec
     paths: dict
-    writer: NoiseDumpWriter
+    state_dir: RunStateDirectory  # its checkpoint files (and lock): <state_root>/<run_id>/, as train_run's
     rows: list = field(default_factory=list)
     status: dict = field(default_factory=lambda: {"status": "ok", "diverged_at": None, "iterations_done": 0})
-    parameters: torch.Tensor | None = None  # flat parameters (CPU) when the member left the bundle
+    checkpoints_done: list = field(default_factory=list)
+    parameters: torch.Tensor | None = None  # flat parameters (CPU) once the member left the bundle
     finished: bool = False
 
-
-def _finish(member: _Member, weights, position: int) -> None:
-    """Write the member's outputs as train_run does (or drop them when it diverged and must fail);
-    ``weights[l][position]`` are its parameters."""
-    member.finished = True
-    member.parameters = torch.cat([w[position].detach().flatten() for w in weights]).cpu()
-    if member.status["status"] == "diverged" and member.spec.on_divergence == "fail":
-        member.writer.abort()
-        return
-    member.writer._file.attrs["status"] = member.status["status"]
-    member.writer.close(complete=True)
-    metrics = pd.DataFrame(member.rows)
-    for column in METRIC_COLUMNS:
-        if column not in metrics:
-            metrics[column] = np.nan
-    write_csv_atomic(metrics, member.paths["metrics"])
-    member.status["sgnoise_version"] = __version__
-    write_text_atomic(member.paths["status"], json.dumps(member.status, indent=2) + "\n")
+    def failed(self) -> bool:
+        return self.status["status"] == "diverged" and self.spec.on_divergence == "fail"
 
 
 def _check_paths(out_paths, count) -> None:
@@ -327,8 +305,21 @@ def _check_paths(out_paths, count) -> None:
         raise ValueError("out_paths repeat a path; every member needs its own noise, metrics and status files")
 
 
+def bundle_name(specs) -> str:
+    """12 hex digits naming the bundle of ``specs`` (SHA-1 of the run ids; the workflow's rule names use the same)."""
+    return hashlib.sha1(" ".join(spec.run_id for spec in specs).encode()).hexdigest()[:12]
+
+
+def bundle_fingerprint(specs, device) -> str:
+    """Identity of a bundle's numerics (as sgnoise.train.run_fingerprint for one run): a saved bundle state
+    is resumed only by the same members in the same order, on the same device type and thread count."""
+    return fingerprint(dict(specs=[spec.to_dict() for spec in specs], device=torch.device(device).type,
+                            threads=torch.get_num_threads(), sgnoise_version=__version__, torch_version=torch.__version__))
+
+
 def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device="cpu",
-                 max_members: int | None = None, return_parameters: bool = False):
+                 max_members: int | None = None, return_parameters: bool = False, *,
+                 state_root=None, state_interval_s=None, log=None):
     """Train the runs ``specs`` (see :func:`check_bundle`) as bundles and write, for each run,
     exactly the outputs of :func:`sgnoise.train.train_run`: ``out_paths[m]["noise"|"metrics"|"status"]``.
 
@@ -338,6 +329,13 @@ def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device
     and a FloatingPointError naming them is raised once the others are written. Returns the
     members' status dicts, in the order of ``specs``; with ``return_parameters`` also a list of
     each member's final flat parameter vector (parameters_to_vector order, on CPU).
+
+    Resumable as train_run: with ``state_root`` the bundle's state (stacked weights, every member's
+    generators, epoch order, metrics rows and status) is saved to ``<state_root>/_bundles/<name>/``
+    (:func:`bundle_name`) after every checkpoint and whenever ``state_interval_s`` seconds have passed,
+    and each member's checkpoint files go to ``<state_root>/<run_id>/``; a later call with the same
+    specs and ``max_members`` resumes (bit-identical outputs on CPU). The directories are deleted once
+    the outputs are written, kept when a member failed. Without ``state_root``, throw-away directories.
     """
     check_bundle(specs)
     _check_paths(out_paths, len(specs))
@@ -352,10 +350,10 @@ def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device
         raise ValueError(f"max_members must be >= 1, got {max_members}")
     members = []
     for start in range(0, len(specs), max_members):
-        members += _train_together(specs[start:start + max_members], data, out_paths[start:start + max_members], device)
+        members += _train_together(specs[start:start + max_members], data, out_paths[start:start + max_members],
+                                   device, state_root, state_interval_s, log or (lambda message: None))
     statuses = [member.status for member in members]
-    failed = [spec.run_id for spec, status in zip(specs, statuses)
-              if status["status"] == "diverged" and spec.on_divergence == "fail"]
+    failed = [member.spec.run_id for member in members if member.failed()]
     if failed:
         raise FloatingPointError(f"run(s) {failed} diverged (loss is not finite); lower the learning rate "
                                  "or set train.on_divergence: record")
@@ -380,7 +378,7 @@ class _Bundle:
     ``active[i]`` is the index in ``members`` of the run in row i of the stacked tensors.
     """
 
-    def __init__(self, specs, data, out_paths, device):
+    def __init__(self, specs, data, out_paths, state_dirs, device):
         self.first, self.device = specs[0], device
         self.train_x, self.train_y = data["train_x"].to(device).flatten(1), data["train_y"].to(device)
         self.test_x, self.test_y = data["test_x"].to(device).flatten(1), data["test_y"].to(device)
@@ -390,24 +388,52 @@ class _Bundle:
         columns = select_columns(n_params, self.first.max_coords, self.first.noise_seed)
         self.stored = None if len(columns) == n_params else torch.from_numpy(columns).to(device)  # None: all
         self.noise_generator = torch.Generator().manual_seed(self.first.noise_seed + 1)
-        self.members, self.orders, self.gathered = [], None, torch.empty(0)
-        try:
-            for spec, paths in zip(specs, out_paths):
-                self.members.append(_Member(spec, paths, NoiseDumpWriter(paths["noise"], columns=columns, layers=layout,
-                    attrs=dict(run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
-                               batch_size=self.first.batch_size, n_minibatches=self.batches_per_epoch,
-                               n_random_minibatches=spec.random_minibatches), checksum=spec.checksum)))
-        except BaseException:
-            for member in self.members:
-                member.writer.abort()
-            raise
+        self.members = [_Member(spec, paths, state_dir) for spec, paths, state_dir in zip(specs, out_paths, state_dirs)]
+        self.headers = [dict(columns=columns, layers=layout, run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
+                             batch_size=self.first.batch_size, n_minibatches=self.batches_per_epoch,
+                             n_random_minibatches=spec.random_minibatches) for spec in specs]
+        self.orders, self.gathered = None, torch.empty(0)
         self.active = list(range(len(self.members)))
         self.losses = MemberLosses(spec.loss for spec in specs)
 
+    # -- resumable state (sgnoise.state) ---------------------------------------------------------
+    def generator_streams(self) -> dict:
+        return {"noise": self.noise_generator, **{f"member{m}": g for m, g in enumerate(self.generators)}}
+
+    def state(self, iteration, checkpoints_done) -> dict:
+        """Everything the rest of the training depends on, after ``iteration`` SGD steps (tensors on CPU)."""
+        return dict(iteration=iteration, checkpoints_done=list(checkpoints_done), active=list(self.active),
+                    weights=[w.detach().cpu().clone() for w in self.weights],
+                    orders=None if self.orders is None else self.orders.cpu(),
+                    rng=rng_snapshot(self.generator_streams()),
+                    members=[dict(rows=m.rows, status=m.status, checkpoints_done=m.checkpoints_done, finished=m.finished,
+                                  parameters=m.parameters) for m in self.members])
+
+    def restore(self, state) -> tuple[int, list]:
+        """Inverse of :meth:`state`; returns (iteration, checkpoints done)."""
+        self.active = list(state["active"])
+        self.weights = [w.to(self.device) for w in state["weights"]]
+        self.orders = None if state["orders"] is None else state["orders"].to(self.device)
+        restore_rng(state["rng"], self.generator_streams())
+        for member, saved in zip(self.members, state["members"]):
+            member.rows, member.status = saved["rows"], saved["status"]
+            member.checkpoints_done, member.finished = list(saved["checkpoints_done"]), saved["finished"]
+            member.parameters = saved["parameters"]
+            member.state_dir.keep_checkpoints(member.checkpoints_done)  # files written after the save
+        self.losses = MemberLosses(self.members[m].spec.loss for m in self.active)
+        return state["iteration"], list(state["checkpoints_done"])
+
+    # -- training --------------------------------------------------------------------------------
     def step_sizes(self, iteration) -> list[float]:
         first = self.first
         return [learning_rate(self.members[m].spec.lr, iteration, first.iterations, first.lr_milestones,
                               first.lr_factor) for m in self.active]
+
+    def leave(self, position) -> None:
+        """The member in stacked row ``position`` stops training: keep its final parameters."""
+        member = self.members[self.active[position]]
+        member.finished = True
+        member.parameters = torch.cat([w[position].detach().flatten() for w in self.weights]).cpu()
 
     def diverge(self, finite, iteration, rows) -> None:
         """Finish (as diverged) the members whose ``finite`` entry is false, with their last metrics row."""
@@ -415,7 +441,7 @@ class _Bundle:
             if not finite[i]:
                 self.members[m].status.update(status="diverged", diverged_at=iteration)
                 self.members[m].rows.append(rows[i])
-                _finish(self.members[m], self.weights, i)
+                self.leave(i)
 
     def keep(self, finite) -> None:
         """Drop the rows whose ``finite`` entry is false from the stacked state."""
@@ -428,7 +454,8 @@ class _Bundle:
         self.losses = MemberLosses(self.members[m].spec.loss for m in self.active)
 
     def checkpoint(self, iteration) -> None:
-        """Metrics on train and test sets, then the noise pass, for every member; as train_run."""
+        """Metrics on train and test sets, then the noise pass, for every member; as train_run, each
+        member's arrays saved to a checkpoint file in its state directory."""
         lrs, weights = self.step_sizes(iteration), self.weights
         train_loss, train_acc = evaluate_members(weights, self.losses, self.train_x, self.train_y)
         test_loss, test_acc = evaluate_members(weights, self.losses, self.test_x, self.test_y)
@@ -456,10 +483,14 @@ class _Bundle:
         norms = full_gradient.norm(dim=1).tolist()
         noise, full_selected = noise.cpu().numpy(), full_selected.cpu().numpy()
         for i, m in enumerate(self.active):
+            member = self.members[m]
             rows[i]["full_gradient_norm"] = norms[i]
-            self.members[m].writer.add_checkpoint(iteration, noise[i], full_selected[i], rows[i],
-                                                  noise_random=None if noise_random is None else noise_random[i])
-            self.members[m].rows.append(rows[i])
+            arrays = dict(noise=noise[i], full_gradient=full_selected[i])
+            if noise_random is not None:
+                arrays["noise_random"] = noise_random[i]
+            member.state_dir.save_checkpoint(iteration, arrays, rows[i])
+            member.rows.append(rows[i])
+            member.checkpoints_done.append(iteration)
 
     def step(self, iteration) -> None:
         """One SGD step of every member on its next mini-batch; members whose loss is not finite leave."""
@@ -478,16 +509,14 @@ class _Bundle:
         x = x if shared else x.view(count, batch_size, -1)
         lrs = self.step_sizes(iteration)
         out, record = fcn_forward(self.weights, x)
-        summed, delta = self.losses.output_delta(out, y)
+        losses, delta = self.losses.output_delta(out, y)
         finite = None
-        if not math.isfinite(summed):  # record the members whose loss is not finite; step the others
-            member_losses = self.losses.each(out, y)
-            finite = [math.isfinite(value) for value in member_losses]
+        if not bool(torch.isfinite(losses).all()):  # record the members whose loss is not finite; step the others
+            member_losses = self.losses.each(out, y)  # the values train_run records: its own loss function
+            finite = [math.isfinite(value) and math.isfinite(own) for value, own in zip(member_losses, losses.tolist())]
             self.diverge(finite, iteration, [dict(iteration=iteration, step_size=lr, train_loss=value)
                                              for lr, value in zip(lrs, member_losses)])
-            survivors = [i for i, ok in enumerate(finite) if ok]
-            if survivors:
-                _, delta = self.losses.output_delta(out, y, survivors)
+            delta[torch.tensor([not ok for ok in finite], device=self.device)] = 0.0
         if finite is None or any(finite):
             sgd_update(self.weights, record, delta, torch.tensor(lrs, device=self.device))
         if finite is not None:  # the diverged members' rows (stepped with a zero gradient, or garbage) leave
@@ -495,26 +524,75 @@ class _Bundle:
         for m in self.active:
             self.members[m].status["iterations_done"] = iteration + 1
 
+    def finish(self) -> None:
+        """The members still training have done all their steps."""
+        for position in range(len(self.active)):
+            self.leave(position)
 
-def _train_together(specs, data, out_paths, device) -> list[_Member]:
-    """The SGD loop of sgnoise.train.train_run, for all members at once."""
-    bundle = None
-    try:
-        bundle = _Bundle(specs, data, out_paths, device)
+    def write_outputs(self) -> None:
+        """Every member's outputs, as train_run writes them (none for a member that diverged and must fail)."""
+        for member, header in zip(self.members, self.headers):
+            if not member.failed():
+                header = dict(header, checkpoints_done=member.checkpoints_done)
+                write_run_outputs(member.paths["noise"], member.paths["metrics"], member.paths["status"],
+                                  member.state_dir, header, member.rows, dict(member.status))
+
+
+@contextlib.contextmanager
+def _state_directories(specs, out_paths, state_root):
+    """(bundle state directory, one state directory per member), locked; throw-away ones under the
+    first member's output directory when ``state_root`` is None."""
+    with contextlib.ExitStack() as stack:
+        if state_root is None:
+            scratch = stack.enter_context(temporary_state_directory(Path(out_paths[0]["noise"]).parent)).path
+            bundle_dir = stack.enter_context(RunStateDirectory(scratch / "bundle"))
+            member_dirs = [stack.enter_context(RunStateDirectory(scratch / f"member{m}")) for m in range(len(specs))]
+        else:
+            root = Path(state_root)
+            bundle_dir = stack.enter_context(RunStateDirectory(root / BUNDLE_STATE_DIR / bundle_name(specs), root=root))
+            member_dirs = [stack.enter_context(RunStateDirectory(root / spec.run_id, root=root)) for spec in specs]
+        yield bundle_dir, member_dirs
+
+
+def _train_together(specs, data, out_paths, device, state_root, state_interval_s, log) -> list[_Member]:
+    """The SGD loop of sgnoise.train.train_run (resumable as it is), for all members at once."""
+    identity = bundle_fingerprint(specs, device)
+    with _state_directories(specs, out_paths, state_root) as (bundle_dir, member_dirs):
+        for paths in out_paths:
+            clear_output_temporaries(*(paths[key] for key in OUTPUT_KEYS), log=log)
+        bundle = _Bundle(specs, data, out_paths, member_dirs, device)
+        start, done = 0, []
+        saved, reason = bundle_dir.load_state(identity)
+        if saved is None:
+            if reason != "no saved state":
+                log(f"{reason}: discarding it and training the bundle from the start")
+            for directory in [bundle_dir, *member_dirs]:
+                directory.clear()
+        else:
+            start, done = bundle.restore(saved)
+            log(f"resuming bundle {bundle_name(specs)} ({len(specs)} runs) from {bundle_dir.state_path}: "
+                f"{start} SGD steps done, checkpoints {done}")
         checkpoints, iterations = set(specs[0].checkpoints), specs[0].iterations
-        for iteration in range(iterations + 1):
-            if iteration in checkpoints:
+        last_save = time.monotonic()
+        for iteration in range(start, iterations + 1):
+            if not bundle.active:
+                break
+            if iteration in checkpoints and iteration not in done:
                 bundle.checkpoint(iteration)
+                done.append(iteration)
+                bundle_dir.save_state(bundle.state(iteration, done), identity)
+                last_save = time.monotonic()
             if iteration == iterations or not bundle.active:
                 break
             bundle.step(iteration)
-            if not bundle.active:
-                break
-        for i, m in enumerate(bundle.active):
-            _finish(bundle.members[m], bundle.weights, i)
-    except BaseException:
-        for member in bundle.members if bundle is not None else []:
-            if not member.finished:
-                member.writer.abort()
-        raise
+            if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
+                bundle_dir.save_state(bundle.state(iteration + 1, done), identity)
+                last_save = time.monotonic()
+        bundle.finish()
+        if any(member.failed() for member in bundle.members) and state_root is not None:
+            bundle_dir.save_state(bundle.state(iterations, done), identity)  # a rerun fails again at once
+        bundle.write_outputs()
+        if state_root is not None and not any(member.failed() for member in bundle.members):
+            for directory in [*member_dirs, bundle_dir]:
+                directory.remove()
     return bundle.members

@@ -146,25 +146,39 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
     else:
         directory_context = RunStateDirectory(Path(state_root) / spec.run_id, root=state_root)
     with directory_context as state_dir:
-        for output in {noise_path.parent, metrics_path.parent, Path(status_path).parent}:
-            for removed in remove_stale_temporaries(output, [noise_path.name, metrics_path.name, Path(status_path).name]):
-                log(f"removed temporary file {removed} left by a killed writer")
+        clear_output_temporaries(noise_path, metrics_path, status_path, log=log)
         status, rows, header = _train_resumable(spec, data, state_dir, device, state_interval_s, log)
         if status["status"] == "diverged" and spec.on_divergence == "fail":
             raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
                                      "noise not finite); lower the learning rate or set train.on_divergence: record")
-        header["status"] = status["status"]
-        _assemble_noise_dump(noise_path, state_dir, header)
-        metrics = pd.DataFrame(rows)
-        for column in METRIC_COLUMNS:
-            if column not in metrics:
-                metrics[column] = np.nan
-        write_csv_atomic(metrics, metrics_path)
-        status["sgnoise_version"] = __version__
-        write_text_atomic(status_path, json.dumps(status, indent=2) + "\n")
+        write_run_outputs(noise_path, metrics_path, status_path, state_dir, header, rows, status)
         if state_root is not None:
             state_dir.remove()
     return status
+
+
+def write_run_outputs(noise_path, metrics_path, status_path, state_dir: RunStateDirectory, header: dict, rows: list,
+                      status: dict) -> None:
+    """A finished run's outputs, each written atomically: the noise dump assembled from the checkpoint
+    files in ``state_dir`` (:func:`_assemble_noise_dump`; the status goes into its attributes), the
+    metrics rows as CSV (every METRIC_COLUMNS column) and the status as JSON."""
+    _assemble_noise_dump(noise_path, state_dir, dict(header, status=status["status"]))
+    metrics = pd.DataFrame(rows)
+    for column in METRIC_COLUMNS:
+        if column not in metrics:
+            metrics[column] = np.nan
+    write_csv_atomic(metrics, metrics_path)
+    status["sgnoise_version"] = __version__
+    write_text_atomic(status_path, json.dumps(status, indent=2) + "\n")
+
+
+def clear_output_temporaries(*paths, log=None) -> None:
+    """Remove temporaries that killed writers left next to the output files ``paths`` (hold the run's lock)."""
+    paths = [Path(path) for path in paths]
+    for output in {path.parent for path in paths}:
+        for removed in remove_stale_temporaries(output, [path.name for path in paths]):
+            if log is not None:
+                log(f"removed temporary file {removed} left by a killed writer")
 
 
 def _assemble_noise_dump(noise_path, state_dir: RunStateDirectory, header: dict) -> None:
