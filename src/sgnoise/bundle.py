@@ -33,7 +33,7 @@ from sgnoise.noise import select_columns
 from sgnoise.state import RunStateDirectory, fingerprint, restore_rng, rng_snapshot, temporary_state_directory
 from sgnoise.schedule import learning_rate
 from sgnoise.runs import SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_supported  # noqa: F401  (torch-free)
-from sgnoise.train import RunSpec, clear_output_temporaries, seed_everything, write_run_outputs
+from sgnoise.train import RunCheckpoints, RunSpec, clear_output_temporaries, seed_everything, write_run_outputs
 
 #: RunSpec fields in which the members of a bundle may differ, and those they must share. A RunSpec
 #: field in neither tuple is one bundled training does not implement: check_bundle refuses it.
@@ -283,6 +283,7 @@ class _Member:
     spec: RunSpec
     paths: dict
     state_dir: RunStateDirectory  # its checkpoint files (and lock): <state_root>/<run_id>/, as train_run's
+    dump: RunCheckpoints | None = None  # its checkpoints: saved to state_dir and appended to its noise dump
     rows: list = field(default_factory=list)
     status: dict = field(default_factory=lambda: {"status": "ok", "diverged_at": None, "iterations_done": 0})
     checkpoints_done: list = field(default_factory=list)
@@ -488,7 +489,7 @@ class _Bundle:
             arrays = dict(noise=noise[i], full_gradient=full_selected[i])
             if noise_random is not None:
                 arrays["noise_random"] = noise_random[i]
-            member.state_dir.save_checkpoint(iteration, arrays, rows[i])
+            member.dump.add(iteration, arrays, rows[i])
             member.rows.append(rows[i])
             member.checkpoints_done.append(iteration)
 
@@ -529,13 +530,25 @@ class _Bundle:
         for position in range(len(self.active)):
             self.leave(position)
 
+    def open_dumps(self) -> None:
+        """Start every member's noise dump with the checkpoints already saved (a resumed bundle's)."""
+        for member, header in zip(self.members, self.headers):
+            member.dump = RunCheckpoints(member.state_dir, member.paths["noise"], header)
+            member.dump.replay(member.checkpoints_done)
+
+    def abort_dumps(self) -> None:
+        for member in self.members:
+            if member.dump is not None:
+                member.dump.abort()
+
     def write_outputs(self) -> None:
         """Every member's outputs, as train_run writes them (none for a member that diverged and must fail)."""
-        for member, header in zip(self.members, self.headers):
-            if not member.failed():
-                header = dict(header, checkpoints_done=member.checkpoints_done)
-                write_run_outputs(member.paths["noise"], member.paths["metrics"], member.paths["status"],
-                                  member.state_dir, header, member.rows, dict(member.status))
+        for member in self.members:
+            if member.failed():
+                member.dump.abort()
+            else:
+                write_run_outputs(member.dump, member.paths["metrics"], member.paths["status"], member.rows,
+                                  dict(member.status))
 
 
 @contextlib.contextmanager
@@ -572,26 +585,31 @@ def _train_together(specs, data, out_paths, device, state_root, state_interval_s
             start, done = bundle.restore(saved)
             log(f"resuming bundle {bundle_name(specs)} ({len(specs)} runs) from {bundle_dir.state_path}: "
                 f"{start} SGD steps done, checkpoints {done}")
-        checkpoints, iterations = set(specs[0].checkpoints), specs[0].iterations
-        last_save = time.monotonic()
-        for iteration in range(start, iterations + 1):
-            if not bundle.active:
-                break
-            if iteration in checkpoints and iteration not in done:
-                bundle.checkpoint(iteration)
-                done.append(iteration)
-                bundle_dir.save_state(bundle.state(iteration, done), identity)
-                last_save = time.monotonic()
-            if iteration == iterations or not bundle.active:
-                break
-            bundle.step(iteration)
-            if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
-                bundle_dir.save_state(bundle.state(iteration + 1, done), identity)
-                last_save = time.monotonic()
-        bundle.finish()
-        if any(member.failed() for member in bundle.members) and state_root is not None:
-            bundle_dir.save_state(bundle.state(iterations, done), identity)  # a rerun fails again at once
-        bundle.write_outputs()
+        try:
+            bundle.open_dumps()
+            checkpoints, iterations = set(specs[0].checkpoints), specs[0].iterations
+            last_save = time.monotonic()
+            for iteration in range(start, iterations + 1):
+                if not bundle.active:
+                    break
+                if iteration in checkpoints and iteration not in done:
+                    bundle.checkpoint(iteration)
+                    done.append(iteration)
+                    bundle_dir.save_state(bundle.state(iteration, done), identity)
+                    last_save = time.monotonic()
+                if iteration == iterations or not bundle.active:
+                    break
+                bundle.step(iteration)
+                if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
+                    bundle_dir.save_state(bundle.state(iteration + 1, done), identity)
+                    last_save = time.monotonic()
+            bundle.finish()
+            if any(member.failed() for member in bundle.members) and state_root is not None:
+                bundle_dir.save_state(bundle.state(iterations, done), identity)  # a rerun fails again at once
+            bundle.write_outputs()
+        except BaseException:
+            bundle.abort_dumps()
+            raise
         if state_root is not None and not any(member.failed() for member in bundle.members):
             for directory in [*member_dirs, bundle_dir]:
                 directory.remove()

@@ -6,7 +6,8 @@ outputs, so Snakemake never deletes it as incomplete output)::
     lock                          flock()ed by the training process; holds its pid
     state.pt                      torch.save of the state dict (format sgnoise.train_state, version 1)
     checkpoint-<iteration:08d>.npz noise, full_gradient, [noise_random], attrs (JSON) of one checkpoint
-    noise.h5.partial              the noise dump while it is being assembled at the end of the run
+    noise.h5.partial              the noise dump being written (sgnoise.train.RunCheckpoints), renamed
+                                  onto the run's output at the end; rebuilt from the checkpoint files on resume
 
 The state dict holds everything the SGD loop depends on: model parameters and buffers, the
 RNG states of python, numpy, torch (CPU and CUDA) and of the run's own generators, the epoch

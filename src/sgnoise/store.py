@@ -101,11 +101,14 @@ class NoiseDumpWriter:
             group.attrs[key] = value
         self._file.flush()
 
-    def close(self, complete=True):
-        """Close the file; when ``complete`` mark it finished and rename it onto the final path."""
+    def close(self, complete=True, attrs=None):
+        """Close the file; when ``complete`` set the file attributes ``attrs`` (known only at the end,
+        e.g. the run's status), mark it finished and rename it onto the final path."""
         if self._file is None:
             return
         if complete:
+            for key, value in (attrs or {}).items():
+                self._file.attrs[key] = value
             self._file.attrs["complete"] = True
         self._file.close()
         self._file = None

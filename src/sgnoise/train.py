@@ -147,22 +147,60 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
         directory_context = RunStateDirectory(Path(state_root) / spec.run_id, root=state_root)
     with directory_context as state_dir:
         clear_output_temporaries(noise_path, metrics_path, status_path, log=log)
-        status, rows, header = _train_resumable(spec, data, state_dir, device, state_interval_s, log)
+        status, rows, checkpoints = _train_resumable(spec, data, state_dir, noise_path, device, state_interval_s, log)
         if status["status"] == "diverged" and spec.on_divergence == "fail":
+            checkpoints.abort()
             raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
                                      "noise not finite); lower the learning rate or set train.on_divergence: record")
-        write_run_outputs(noise_path, metrics_path, status_path, state_dir, header, rows, status)
+        write_run_outputs(checkpoints, metrics_path, status_path, rows, status)
         if state_root is not None:
             state_dir.remove()
     return status
 
 
-def write_run_outputs(noise_path, metrics_path, status_path, state_dir: RunStateDirectory, header: dict, rows: list,
-                      status: dict) -> None:
-    """A finished run's outputs, each written atomically: the noise dump assembled from the checkpoint
-    files in ``state_dir`` (:func:`_assemble_noise_dump`; the status goes into its attributes), the
-    metrics rows as CSV (every METRIC_COLUMNS column) and the status as JSON."""
-    _assemble_noise_dump(noise_path, state_dir, dict(header, status=status["status"]))
+class RunCheckpoints:
+    """A run's checkpoints as they are taken: each saved to a file in its state directory (what a
+    resumed run reads back) and appended to the noise dump being written there (``noise.h5.partial``),
+    which :meth:`complete` renames onto the final path. A partial dump is never trusted after a kill:
+    a resumed run starts a new one and first replays the checkpoint files of its state (:meth:`replay`)."""
+
+    def __init__(self, state_dir: RunStateDirectory, noise_path, header: dict):
+        """``header``: ``columns``, ``layers`` and the file attributes of the dump (NoiseDumpWriter)."""
+        attrs = dict(header)
+        columns, layers = attrs.pop("columns"), attrs.pop("layers")
+        self.state_dir = state_dir
+        self.writer = NoiseDumpWriter(noise_path, columns=columns, layers=layers, attrs=attrs,
+                                      partial_path=state_dir.partial_dump_path,
+                                      checksum=(attrs.get("config") or {}).get("checksum", False))
+
+    def add(self, iteration: int, arrays: dict, attrs: dict) -> None:
+        """Save one checkpoint (``noise``, ``full_gradient``, optional ``noise_random``; metrics ``attrs``)."""
+        self.state_dir.save_checkpoint(iteration, arrays, attrs)
+        self._append(iteration, arrays, attrs)
+
+    def replay(self, iterations) -> None:
+        """Append the saved checkpoint files of ``iterations`` to the dump (after resuming)."""
+        for iteration in sorted(iterations):
+            arrays, attrs = self.state_dir.load_checkpoint(iteration)
+            self._append(iteration, arrays, attrs)
+
+    def _append(self, iteration, arrays, attrs) -> None:
+        self.writer.add_checkpoint(iteration, arrays["noise"], arrays["full_gradient"], attrs,
+                                   noise_random=arrays.get("noise_random"))
+
+    def complete(self, status: str) -> None:
+        """Record the run's status in the dump and rename it onto its final path."""
+        self.writer.close(complete=True, attrs={"status": status})
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def write_run_outputs(checkpoints: RunCheckpoints, metrics_path, status_path, rows: list, status: dict) -> None:
+    """A finished run's outputs, each written atomically: the noise dump (:meth:`RunCheckpoints.complete`;
+    the status goes into its attributes), the metrics rows as CSV (every METRIC_COLUMNS column) and
+    the status as JSON."""
+    checkpoints.complete(status["status"])
     metrics = pd.DataFrame(rows)
     for column in METRIC_COLUMNS:
         if column not in metrics:
@@ -181,29 +219,10 @@ def clear_output_temporaries(*paths, log=None) -> None:
                 log(f"removed temporary file {removed} left by a killed writer")
 
 
-def _assemble_noise_dump(noise_path, state_dir: RunStateDirectory, header: dict) -> None:
-    """Write the noise dump from the checkpoint files of ``header["checkpoints_done"]`` in ``state_dir``
-    (in iteration order), atomically; the header's other keys are file attributes."""
-    header = dict(header)
-    iterations = sorted(header.pop("checkpoints_done"))
-    writer = NoiseDumpWriter(noise_path, columns=header.pop("columns"), layers=header.pop("layers"), attrs=header,
-                             partial_path=state_dir.partial_dump_path,
-                             checksum=(header.get("config") or {}).get("checksum", False))
-    try:
-        for iteration in iterations:
-            arrays, attrs = state_dir.load_checkpoint(iteration)
-            writer.add_checkpoint(iteration, arrays["noise"], arrays["full_gradient"], attrs,
-                                  noise_random=arrays.get("noise_random"))
-        writer.close(complete=True)
-    except BaseException:
-        writer.abort()
-        raise
-
-
-def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, device, state_interval_s, log):
+def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, noise_path, device, state_interval_s, log):
     """The SGD loop with checkpoints, saving and restoring state in ``state_dir``.
 
-    Returns (status, metrics rows, noise-dump header). A state saved "at iteration t" holds the
+    Returns (status, metrics rows, the run's RunCheckpoints, its noise dump still open). A state saved "at iteration t" holds the
     model after t SGD steps and every checkpoint up to and including t already in ``state_dir``."""
     generator = seed_everything(spec.seed)
     train_x, train_y = data["train_x"].to(device), data["train_y"].to(device)
@@ -248,50 +267,55 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, de
             model={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
             rng=rng_snapshot(generators), order=order.cpu() if order is not None else None), identity)
 
-    last_save = time.monotonic()
-    for iteration in range(start, spec.iterations + 1):
-        lr = learning_rate(spec.lr, iteration, spec.iterations, spec.lr_milestones, spec.lr_factor)
-        if iteration in checkpoints and iteration not in done:
-            row = _checkpoint_row(model, loss_fn, sets, iteration, lr)
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
-                status.update(status="diverged", diverged_at=iteration)
+    dump = RunCheckpoints(state_dir, noise_path, header)  # the dump is written as checkpoints are taken
+    try:
+        dump.replay(done)
+        last_save = time.monotonic()
+        for iteration in range(start, spec.iterations + 1):
+            lr = learning_rate(spec.lr, iteration, spec.iterations, spec.lr_milestones, spec.lr_factor)
+            if iteration in checkpoints and iteration not in done:
+                row = _checkpoint_row(model, loss_fn, sets, iteration, lr)
+                if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
+                    status.update(status="diverged", diverged_at=iteration)
+                    rows.append(row)
+                    break
+                noise, full_gradient = gradient_noise(model, loss_fn, train_x, train_y, spec.batch_size)
+                row["full_gradient_norm"] = float(full_gradient.norm())
+                if not bool(torch.isfinite(noise).all()):  # finite loss, overflowing gradients: diverged too
+                    status.update(status="diverged", diverged_at=iteration)
+                    rows.append(row)
+                    break
+                arrays = dict(noise=noise[:, columns_t].cpu().numpy(), full_gradient=full_gradient[columns_t].cpu().numpy())
+                if spec.random_minibatches:
+                    noise_random = random_minibatch_noise(model, loss_fn, train_x, train_y, spec.batch_size,
+                                                          spec.random_minibatches, full_gradient, noise_generator)
+                    arrays["noise_random"] = noise_random[:, columns_t].cpu().numpy()
+                dump.add(iteration, arrays, row)
                 rows.append(row)
+                done.append(iteration)
+                save(iteration)
+                last_save = time.monotonic()
+            if iteration == spec.iterations:
                 break
-            noise, full_gradient = gradient_noise(model, loss_fn, train_x, train_y, spec.batch_size)
-            row["full_gradient_norm"] = float(full_gradient.norm())
-            if not bool(torch.isfinite(noise).all()):  # finite loss, overflowing gradients: diverged too
+            position = iteration % batches_per_epoch
+            if position == 0:
+                order = torch.randperm(n, generator=generator).to(device)
+            index = order[position * spec.batch_size:(position + 1) * spec.batch_size]
+            model.zero_grad(set_to_none=True)
+            loss = loss_fn(model(train_x[index]), train_y[index])
+            if not torch.isfinite(loss):
                 status.update(status="diverged", diverged_at=iteration)
-                rows.append(row)
+                rows.append(dict(iteration=iteration, step_size=lr, train_loss=float(loss.detach())))
                 break
-            arrays = dict(noise=noise[:, columns_t].cpu().numpy(), full_gradient=full_gradient[columns_t].cpu().numpy())
-            if spec.random_minibatches:
-                noise_random = random_minibatch_noise(model, loss_fn, train_x, train_y, spec.batch_size,
-                                                      spec.random_minibatches, full_gradient, noise_generator)
-                arrays["noise_random"] = noise_random[:, columns_t].cpu().numpy()
-            state_dir.save_checkpoint(iteration, arrays, row)
-            rows.append(row)
-            done.append(iteration)
-            save(iteration)
-            last_save = time.monotonic()
-        if iteration == spec.iterations:
-            break
-        position = iteration % batches_per_epoch
-        if position == 0:
-            order = torch.randperm(n, generator=generator).to(device)
-        index = order[position * spec.batch_size:(position + 1) * spec.batch_size]
-        model.zero_grad(set_to_none=True)
-        loss = loss_fn(model(train_x[index]), train_y[index])
-        if not torch.isfinite(loss):
-            status.update(status="diverged", diverged_at=iteration)
-            rows.append(dict(iteration=iteration, step_size=lr, train_loss=float(loss.detach())))
-            break
-        loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
-        status["iterations_done"] = iteration + 1
-        if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
-            save(iteration + 1)
-            last_save = time.monotonic()
-    header["checkpoints_done"] = done
-    return status, rows, header
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(p.grad, alpha=-lr)
+            status["iterations_done"] = iteration + 1
+            if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
+                save(iteration + 1)
+                last_save = time.monotonic()
+    except BaseException:
+        dump.abort()
+        raise
+    return status, rows, dump
