@@ -22,6 +22,7 @@ for bundle, members in BUNDLES.items():
         threads: config["train"]["threads"]
         resources:
             gpu=0 if config["train"]["device"] == "cpu" else 1,
+            cpus_per_task=config["train"]["threads"],  # SLURM: --cpus-per-task (ignored when run locally)
             mem_mb=16000,
             runtime=lambda wildcards, attempt, members=members: attempt * bundle_runtime_min(members),
         log:

@@ -197,28 +197,28 @@ def cluster():
     assert not survivors, f"processes started by the test survived teardown: {survivors}"
 
 
-def two_run_study(path: Path) -> Path:
-    """The tiny study cut to two runs (its first grid, first two values of its first list).
+def slurm_study(path: Path) -> Path:
+    """The tiny study cut to three FCN runs, two of them one bundle (train.bundle_size: auto): its
+    first grid at the first depth with both losses (a bundle job), and at the second depth with the
+    first loss (a train job).
 
     Every SLURM job costs about 15 s of Snakemake start-up on the 2-CPU test machine (the job
     runs snakemake, which runs ``srun snakemake``), so the full tiny study (about 45 jobs) would
-    take 15 minutes; two runs exercise the same rules, the GPU rule and a grouped job.
+    take 15 minutes; these runs exercise the same rules, both GPU rules and a grouped job.
     """
     config = yaml.safe_load(TINY.read_text())
-    grid = dict(config["runs"][0])
-    lists = [key for key, value in grid.items() if isinstance(value, list)]
-    for key in lists:
-        grid[key] = grid[key][:2] if key == lists[0] else grid[key][0]
-    if not lists:
-        grid["seed"] = [grid["seed"], grid["seed"] + 1]
-    config["runs"] = [grid]
+    first = {key: value[0] if isinstance(value, list) else value for key, value in config["runs"][0].items()}
+    depths, losses = config["runs"][0]["depth"], config["runs"][0]["loss"]
+    assert len(depths) >= 2 and len(losses) >= 2, "tests/config.tiny.yaml: the first grid needs 2 depths and 2 losses"
+    config["runs"] = [dict(first, loss=losses[:2]), dict(first, depth=depths[1])]
+    config["train"] = dict(config.get("train", {}), bundle_size="auto")
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
 @pytest.mark.slurm
 def test_tiny_study_through_profile_matches_local_run(cluster, failing_run, tmp_path):
-    configfile = two_run_study(tmp_path / "config.two_runs.yaml")
+    configfile = slurm_study(tmp_path / "config.slurm.yaml")
     local, remote = tmp_path / "local", tmp_path / "slurm"
     local.mkdir()
     remote.mkdir()
@@ -243,7 +243,7 @@ def test_tiny_study_through_profile_matches_local_run(cluster, failing_run, tmp_
     assert reference.returncode == 0, reference_output.read_text()[-6000:]
     assert "Falling back to 'sacct'" not in through_slurm.stdout  # squeue did the checks
     targets = sorted(path.relative_to(remote) for path in remote.glob("results/runs/**/alpha.csv"))
-    assert len(targets) == 2
+    assert len(targets) == 3
     for target in targets:
         assert (remote / target).read_bytes() == (local / target).read_bytes(), target
 
@@ -253,13 +253,14 @@ def test_tiny_study_through_profile_matches_local_run(cluster, failing_run, tmp_
     assert job_ids and set(job_ids) <= set(jobs), (job_ids, jobs)
     assert {jobs[job_id]["state"] for job_id in job_ids} == {"COMPLETED"}
     by_rule = [jobs[job_id]["comment"] for job_id in job_ids]  # rule_<rule or group>_...
-    assert sum(comment.startswith("rule_train") for comment in by_rule) == 2, by_rule
+    assert sum(comment.startswith("rule_train_bundle_") for comment in by_rule) == 1, by_rule  # 2 runs
+    assert sum(comment.startswith("rule_train_") for comment in by_rule) == 2, by_rule
     (group,) = [jobs[i] for i in job_ids if jobs[i]["comment"].startswith("rule_per_run")]
-    # the two α jobs run one after the other in one SLURM job: one CPU, the summed wall time
+    # the three α jobs run one after the other in one SLURM job: one CPU, the summed wall time
     alpha_minutes = eval(str(yaml.safe_load((PROFILE / "config.yaml").read_text())
                              ["set-resources"]["alpha"]["runtime"]), {"attempt": 1})
     assert group["cpus"] == "1", group
-    assert group["time_limit"] == f"{2 * alpha_minutes}:00", group
+    assert group["time_limit"] == f"{3 * alpha_minutes}:00", group
     # SLURM's log of every job is where the profile puts it, and names the job
     for job_id in job_ids:
         (log,) = (remote / "logs" / "slurm").rglob(f"{job_id}.log")
