@@ -301,3 +301,29 @@ def test_choose_bundle_size_from_free_memory():
     assert choose_bundle_size(s, 784, 10, 4000, "cpu", free_bytes=10**15, limit=16) == 16
     with pytest.raises(ValueError, match="limit"):
         choose_bundle_size(s, 784, 10, 4000, "cpu", free_bytes=10, limit=0)
+
+
+def test_auto_bundle_size_reads_free_device_memory_and_splits_the_bundle(tmp_path, monkeypatch):
+    import sgnoise.bundle
+
+    s = spec(model={"model": "fcn", "depth": 3, "width": 64}, batch_size=100, max_coords=None, random_minibatches=0)
+    per_member = member_memory_bytes(s, 784, 10, 4000)
+    # CUDA: torch.cuda.mem_get_info's free bytes (no GPU needed: the call is replaced)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(5.1 * per_member), 80 * 2**30))
+    assert sgnoise.bundle.available_memory_bytes("cuda") == int(5.1 * per_member)
+    assert choose_bundle_size(s, 784, 10, 4000, "cuda") == 4  # ⌊0.8 · 5.1⌋
+    # train_bundle(max_members=None) trains in sub-bundles of what fits: here 2 of the 4 members at a time
+    data, specs = synthetic_data(), member_specs(iterations=12, checkpoints=[0, 12])
+    member = member_memory_bytes(specs[0], 12, 3, 120)
+    monkeypatch.setattr(sgnoise.bundle, "available_memory_bytes", lambda device: int(2.5 / 0.25 * member))
+    sizes = []
+    together = sgnoise.bundle._train_together
+    monkeypatch.setattr(sgnoise.bundle, "_train_together", lambda specs, *a: sizes.append(len(specs)) or together(specs, *a))
+    auto, pairs = output_paths(tmp_path / "auto", 4), output_paths(tmp_path / "pairs", 4)
+    train_bundle(specs, data, auto)
+    assert sizes == [2, 2]
+    train_bundle(specs, data, pairs, max_members=2)
+    for a, b in zip(auto, pairs):
+        assert a["metrics"].read_bytes() == b["metrics"].read_bytes()
+        with NoiseDump(a["noise"]) as da, NoiseDump(b["noise"]) as db:
+            assert np.array_equal(da.noise_array(12), db.noise_array(12))
