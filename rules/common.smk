@@ -1,13 +1,12 @@
 # Helpers: config → run list → paths. The only .smk file with Python functions.
 
-import hashlib
 import itertools
 import re
 
 from snakemake.utils import validate
 
 from sgnoise.data import dataset_info
-from sgnoise.runs import bundle_key, bundle_supported, model_tag
+from sgnoise.runs import bundle_key, bundle_name, bundle_supported, model_tag
 from sgnoise.schedule import checkpoint_schedule
 
 
@@ -175,7 +174,7 @@ def build_bundles(runs, bundle_size):
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
             if len(chunk) > 1:
-                bundles[hashlib.sha1(" ".join(chunk).encode()).hexdigest()[:12]] = chunk
+                bundles[bundle_name(chunk)] = chunk
     return bundles
 
 

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 import sgnoise.bundle
-from sgnoise.bundle import BUNDLE_STATE_DIR, bundle_fingerprint, bundle_name, train_bundle
+from sgnoise.bundle import BUNDLE_STATE_DIR, bundle_fingerprint, train_bundle
+from sgnoise.runs import bundle_name
 from sgnoise.state import RunStateDirectory, StateError
 from test_bundle import member_specs, one_thread, output_paths, synthetic_data  # noqa: F401  (autouse fixture)
 from test_resume import assert_same_h5, leftover_temporaries, prepared_dataset  # noqa: F401  (a fixture)
@@ -89,7 +90,7 @@ def test_resumed_bundle_is_bit_identical(tmp_path, monkeypatch, uninterrupted, k
     assert_same_bundle_outputs(paths, uninterrupted)
     assert not state_root.exists(), "bundle or member state left behind after a finished bundle"
     assert leftover_temporaries(tmp_path) == []
-    resumed = [message for message in log if message.startswith(f"resuming bundle {bundle_name(specs())}")]
+    resumed = [message for message in log if message.startswith(f"resuming bundle {bundle_name(s.run_id for s in specs())}")]
     assert bool(resumed) == (kills[0][1] > 4 or kills[0][0] == "checkpoint_file"), log
 
 
@@ -98,7 +99,7 @@ def test_state_between_checkpoints_and_after_divergence(tmp_path, monkeypatch):
     interrupt_after(monkeypatch, "forward", 13)  # SGD step 4 (after checkpoint 2)
     with pytest.raises(Interrupted):
         train_bundle(specs(), synthetic_data(), output_paths(tmp_path, 4), state_root=state_root, state_interval_s=1e-9)
-    with RunStateDirectory(state_root / BUNDLE_STATE_DIR / bundle_name(specs())) as directory:
+    with RunStateDirectory(state_root / BUNDLE_STATE_DIR / bundle_name(s.run_id for s in specs())) as directory:
         state, reason = directory.load_state(bundle_fingerprint(specs(), "cpu"))
     assert reason == "resumed" and state["iteration"] == 4 and state["checkpoints_done"] == [0, 2]
     assert state["active"] == [0, 1, 3]  # member 2 diverged in step 1 and left
@@ -133,7 +134,7 @@ def test_failing_member_keeps_the_state_and_a_rerun_fails_again_at_once(tmp_path
     failing = specs(on_divergence="fail")
     with pytest.raises(FloatingPointError, match="toy/m2/s12"):
         train_bundle(failing, synthetic_data(), paths, state_root=state_root)
-    assert (state_root / BUNDLE_STATE_DIR / bundle_name(failing) / "state.pt").exists()
+    assert (state_root / BUNDLE_STATE_DIR / bundle_name(s.run_id for s in failing) / "state.pt").exists()
     assert not any(p.exists() for p in paths[2].values())
     steps = []
     monkeypatch.setattr(sgnoise.bundle._Bundle, "step", lambda self, iteration: steps.append(iteration))

@@ -24,6 +24,7 @@ import sgnoise.train
 from sgnoise.state import (RunStateDirectory, StateError, fingerprint, remove_stale_temporaries, restore_rng,
                            rng_snapshot)
 from sgnoise.train import RunSpec, load_run_data, train_run
+from test_train import synthetic_data
 from workflow import REPO, snakemake
 
 
@@ -169,13 +170,6 @@ def test_entering_removes_temporaries_of_killed_writers_and_remove_prunes_to_roo
 
 
 # ----------------------------------------------------------------------------- train_run resume
-
-
-def synthetic_data(n=120, d=10, classes=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 1, 1, d, generator=g)
-    y = (x.flatten(1)[:, :classes].argmax(1)).long()
-    return dict(train_x=x[:100], train_y=y[:100], test_x=x[100:], test_y=y[100:], num_classes=classes)
 
 
 def make_spec(**changes):

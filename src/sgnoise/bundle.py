@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import math
 import os
 import time
@@ -26,14 +25,14 @@ from pathlib import Path
 
 import torch
 
-from sgnoise import __version__
 from sgnoise.losses import LOSS_AND_DELTA, get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import select_columns
-from sgnoise.state import RunStateDirectory, fingerprint, restore_rng, rng_snapshot, temporary_state_directory
+from sgnoise.state import RunStateDirectory, restore_rng, rng_snapshot, temporary_state_directory
 from sgnoise.schedule import learning_rate
-from sgnoise.runs import SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_supported  # noqa: F401  (torch-free)
-from sgnoise.train import RunCheckpoints, RunSpec, clear_output_temporaries, seed_everything, write_run_outputs
+from sgnoise.runs import SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_name, bundle_supported  # noqa: F401
+from sgnoise.train import (RunCheckpoints, RunSpec, clear_output_temporaries, dump_header, numerics_fingerprint,
+                           seed_everything, write_run_outputs)
 
 #: RunSpec fields in which the members of a bundle may differ, and those they must share. A RunSpec
 #: field in neither tuple is one bundled training does not implement: check_bundle refuses it.
@@ -306,16 +305,10 @@ def _check_paths(out_paths, count) -> None:
         raise ValueError("out_paths repeat a path; every member needs its own noise, metrics and status files")
 
 
-def bundle_name(specs) -> str:
-    """12 hex digits naming the bundle of ``specs`` (SHA-1 of the run ids; the workflow's rule names use the same)."""
-    return hashlib.sha1(" ".join(spec.run_id for spec in specs).encode()).hexdigest()[:12]
-
-
 def bundle_fingerprint(specs, device) -> str:
     """Identity of a bundle's numerics (as sgnoise.train.run_fingerprint for one run): a saved bundle state
     is resumed only by the same members in the same order, on the same device type and thread count."""
-    return fingerprint(dict(specs=[spec.to_dict() for spec in specs], device=torch.device(device).type,
-                            threads=torch.get_num_threads(), sgnoise_version=__version__, torch_version=torch.__version__))
+    return numerics_fingerprint(device, specs=[spec.to_dict() for spec in specs])
 
 
 def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device="cpu",
@@ -333,7 +326,7 @@ def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device
 
     Resumable as train_run: with ``state_root`` the bundle's state (stacked weights, every member's
     generators, epoch order, metrics rows and status) is saved to ``<state_root>/_bundles/<name>/``
-    (:func:`bundle_name`) after every checkpoint and whenever ``state_interval_s`` seconds have passed,
+    (:func:`sgnoise.runs.bundle_name` of the run ids) after every checkpoint and whenever ``state_interval_s`` seconds have passed,
     and each member's checkpoint files go to ``<state_root>/<run_id>/``; a later call with the same
     specs and ``max_members`` resumes (bit-identical outputs on CPU). The directories are deleted once
     the outputs are written, kept when a member failed. Without ``state_root``, throw-away directories.
@@ -390,9 +383,7 @@ class _Bundle:
         self.stored = None if len(columns) == n_params else torch.from_numpy(columns).to(device)  # None: all
         self.noise_generator = torch.Generator().manual_seed(self.first.noise_seed + 1)
         self.members = [_Member(spec, paths, state_dir) for spec, paths, state_dir in zip(specs, out_paths, state_dirs)]
-        self.headers = [dict(columns=columns, layers=layout, run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
-                             batch_size=self.first.batch_size, n_minibatches=self.batches_per_epoch,
-                             n_random_minibatches=spec.random_minibatches) for spec in specs]
+        self.headers = [dump_header(spec, columns, layout, self.batches_per_epoch) for spec in specs]
         self.orders, self.gathered = None, torch.empty(0)
         self.active = list(range(len(self.members)))
         self.losses = MemberLosses(spec.loss for spec in specs)
@@ -562,7 +553,7 @@ def _state_directories(specs, out_paths, state_root):
             member_dirs = [stack.enter_context(RunStateDirectory(scratch / f"member{m}")) for m in range(len(specs))]
         else:
             root = Path(state_root)
-            bundle_dir = stack.enter_context(RunStateDirectory(root / BUNDLE_STATE_DIR / bundle_name(specs), root=root))
+            bundle_dir = stack.enter_context(RunStateDirectory(root / BUNDLE_STATE_DIR / bundle_name(s.run_id for s in specs), root=root))
             member_dirs = [stack.enter_context(RunStateDirectory(root / spec.run_id, root=root)) for spec in specs]
         yield bundle_dir, member_dirs
 
@@ -583,7 +574,7 @@ def _train_together(specs, data, out_paths, device, state_root, state_interval_s
                 directory.clear()
         else:
             start, done = bundle.restore(saved)
-            log(f"resuming bundle {bundle_name(specs)} ({len(specs)} runs) from {bundle_dir.state_path}: "
+            log(f"resuming bundle {bundle_name(s.run_id for s in specs)} ({len(specs)} runs) from {bundle_dir.state_path}: "
                 f"{start} SGD steps done, checkpoints {done}")
         try:
             bundle.open_dumps()
@@ -604,13 +595,14 @@ def _train_together(specs, data, out_paths, device, state_root, state_interval_s
                     bundle_dir.save_state(bundle.state(iteration + 1, done), identity)
                     last_save = time.monotonic()
             bundle.finish()
-            if any(member.failed() for member in bundle.members) and state_root is not None:
+            failed = any(member.failed() for member in bundle.members)
+            if failed and state_root is not None:
                 bundle_dir.save_state(bundle.state(iterations, done), identity)  # a rerun fails again at once
             bundle.write_outputs()
         except BaseException:
             bundle.abort_dumps()
             raise
-        if state_root is not None and not any(member.failed() for member in bundle.members):
+        if state_root is not None and not failed:
             for directory in [*member_dirs, bundle_dir]:
                 directory.remove()
     return bundle.members

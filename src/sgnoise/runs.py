@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 MODELS = ("fcn", "alexnet", "vgg")
@@ -28,6 +29,12 @@ SHARED_FIELDS = ("dataset", "model", "batch_size", "iterations", "lr_milestones"
 def bundle_supported(model: dict) -> bool:
     """Whether runs of this model spec can be bundled: bias-free ReLU FCNs (no dropout, no batch norm)."""
     return isinstance(model, dict) and model.get("model") == "fcn"
+
+
+def bundle_name(run_ids) -> str:
+    """12 hex digits naming the bundle of ``run_ids`` (SHA-1 of the ids, in order): the workflow's rule
+    ``train_bundle_<name>`` and the bundle's state directory."""
+    return hashlib.sha1(" ".join(run_ids).encode()).hexdigest()[:12]
 
 
 def bundle_key(spec) -> str:

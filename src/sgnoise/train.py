@@ -123,8 +123,21 @@ def run_fingerprint(spec: RunSpec, device: str) -> str:
     """Identity of a run's numerics: its config, the device type, torch's thread count, the library version.
 
     A saved state is resumed only under the same fingerprint (else bit-identity could not hold)."""
-    return fingerprint(dict(spec=spec.to_dict(), device=torch.device(device).type, threads=torch.get_num_threads(),
+    return numerics_fingerprint(device, spec=spec.to_dict())
+
+
+def numerics_fingerprint(device, **identity) -> str:
+    """Fingerprint of ``identity`` (what is trained) with what else the numerics depend on: the device
+    type, torch's thread count, the sgnoise and torch versions."""
+    return fingerprint(dict(identity, device=torch.device(device).type, threads=torch.get_num_threads(),
                             sgnoise_version=__version__, torch_version=torch.__version__))
+
+
+def dump_header(spec: RunSpec, columns, layout, n_minibatches: int) -> dict:
+    """What RunCheckpoints needs to start a run's noise dump: stored columns, layer table, file attributes."""
+    return dict(columns=columns, layers=layout, run_id=spec.run_id, config=spec.to_dict(),
+                n_params=sum(size for _, _, size in layout), batch_size=spec.batch_size, n_minibatches=n_minibatches,
+                n_random_minibatches=spec.random_minibatches)
 
 
 def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, device="cpu", *,
@@ -241,9 +254,7 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
     generators = dict(data_order=generator, random_minibatches=noise_generator)
     checkpoints = set(spec.checkpoints)
     batches_per_epoch = n // spec.batch_size
-    header = dict(columns=columns, layers=layout, run_id=spec.run_id, config=spec.to_dict(), n_params=n_params,
-                  batch_size=spec.batch_size, n_minibatches=batches_per_epoch,
-                  n_random_minibatches=spec.random_minibatches)
+    header = dump_header(spec, columns, layout, batches_per_epoch)
     identity = run_fingerprint(spec, device)
 
     rows, status = [], {"status": "ok", "diverged_at": None, "iterations_done": 0}
