@@ -5,6 +5,7 @@ rule alpha:
     output:
         alpha="results/runs/{run}/alpha.csv",
         per_parameter="results/runs/{run}/alpha_per_parameter.csv",
+        alpha_k1="results/runs/{run}/alpha_k1.csv",
     params:
         alpha=config["alpha"],
     log:

@@ -150,6 +150,9 @@ def build_runs(config):
                 random_minibatches=config["noise"]["random_minibatches"],
                 on_divergence=train["on_divergence"],
                 checksum=config["noise"]["checksum"],
+                pooled_k1_grid=config["noise"]["pooled_k1_grid"],
+                pooled_zeros=config["noise"]["pooled_zeros"],
+                noise_test_set=config["noise"]["test_set"],
             )
     return runs
 

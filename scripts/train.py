@@ -21,7 +21,8 @@ except ValueError as error:
 try:
     status = train_run(spec, data, snakemake.output.noise, snakemake.output.metrics, snakemake.output.status,
                        device=device, state_root=snakemake.params.state_root, state_interval_s=state_interval_s,
-                       log=lambda message: print(message, file=sys.stderr, flush=True))
+                       log=lambda message: print(message, file=sys.stderr, flush=True),
+                       matrix_memory_mb=snakemake.config["noise"]["matrix_memory_mb"])
 except (StateError, FloatingPointError) as error:
     sys.exit(f"error: {error}")
 print(f"{spec.run_id}: {status}", file=sys.stderr)

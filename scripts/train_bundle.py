@@ -23,7 +23,7 @@ except ValueError as error:
 state_interval_s = snakemake.config["train"].get("state_interval_s")
 try:
     statuses = train_bundle(specs, data, out_paths, device=device, state_root=snakemake.params.state_root,
-                            state_interval_s=state_interval_s,
+                            state_interval_s=state_interval_s, matrix_memory_mb=snakemake.config["noise"]["matrix_memory_mb"],
                             log=lambda message: print(message, file=sys.stderr, flush=True))
 except (StateError, FloatingPointError) as error:
     sys.exit(f"error: {error}")

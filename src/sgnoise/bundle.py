@@ -28,11 +28,12 @@ import torch
 from sgnoise.losses import LOSS_AND_DELTA, get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import select_columns
+from sgnoise.pooled import pooled_statistics, pooled_statistics_many
 from sgnoise.state import RunStateDirectory, restore_rng, rng_snapshot, temporary_state_directory
 from sgnoise.schedule import learning_rate
 from sgnoise.runs import SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_name, bundle_supported  # noqa: F401
 from sgnoise.train import (RunCheckpoints, RunSpec, clear_output_temporaries, dump_header, numerics_fingerprint,
-                           seed_everything, write_run_outputs)
+                           seed_everything, write_run_outputs, pooled_arrays, pooled_options)
 
 #: RunSpec fields in which the members of a bundle may differ, and those they must share. A RunSpec
 #: field in neither tuple is one bundled training does not implement: check_bundle refuses it.
@@ -224,14 +225,15 @@ def evaluate_members(weights, losses: MemberLosses, inputs, targets, chunk=EVALU
 
 @torch.no_grad()
 def minibatch_gradients(weights, losses: MemberLosses, inputs, targets, batch_size: int, columns=None, batches=None,
-                        chunk_batches=None):
+                        chunk_batches=None, consume=None):
     """Per-member gradients ∇f_m(B_k) of K mini-batches shared by all members.
 
     ``batches`` (K, b) indexes ``inputs``; None takes the K = ⌊n/b⌋ consecutive mini-batches
     of the evaluation order (as sgnoise.noise.gradient_noise). Returns (rows, total): rows
     (B, K, M) the gradients at ``columns`` (parameters_to_vector order; None = all P), total
     (B, P) their sum over the K mini-batches. Works ``chunk_batches`` mini-batches at a time
-    (default: as many as fit MAX_NOISE_CHUNK_BYTES).
+    (default: as many as fit MAX_NOISE_CHUNK_BYTES); ``consume(gradient)``, when given, sees each
+    chunk's full gradients (B, k, P) in order.
     """
     count, device = weights[0].shape[0], inputs.device
     n_batches = len(inputs) // batch_size if batches is None else len(batches)
@@ -270,6 +272,8 @@ def minibatch_gradients(weights, losses: MemberLosses, inputs, targets, batch_si
             gradient[:, :, offset:offset + size] = block
             offset += size
         total += gradient.sum(dim=1)
+        if consume is not None:
+            consume(gradient)
         if columns is not None:
             rows[:, start:start + k] = gradient.index_select(2, columns)
     return rows, total
@@ -313,7 +317,7 @@ def bundle_fingerprint(specs, device) -> str:
 
 def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device="cpu",
                  max_members: int | None = None, return_parameters: bool = False, *,
-                 state_root=None, state_interval_s=None, log=None):
+                 state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0):
     """Train the runs ``specs`` (see :func:`check_bundle`) as bundles and write, for each run,
     exactly the outputs of :func:`sgnoise.train.train_run`: ``out_paths[m]["noise"|"metrics"|"status"]``.
 
@@ -345,7 +349,8 @@ def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device
     members = []
     for start in range(0, len(specs), max_members):
         members += _train_together(specs[start:start + max_members], data, out_paths[start:start + max_members],
-                                   device, state_root, state_interval_s, log or (lambda message: None))
+                                   device, state_root, state_interval_s, log or (lambda message: None),
+                                   matrix_memory_mb)
     statuses = [member.status for member in members]
     failed = [member.spec.run_id for member in members if member.failed()]
     if failed:
@@ -372,8 +377,8 @@ class _Bundle:
     ``active[i]`` is the index in ``members`` of the run in row i of the stacked tensors.
     """
 
-    def __init__(self, specs, data, out_paths, state_dirs, device):
-        self.first, self.device = specs[0], device
+    def __init__(self, specs, data, out_paths, state_dirs, device, matrix_memory_mb=1024.0):
+        self.first, self.device, self.matrix_memory_mb = specs[0], device, matrix_memory_mb
         self.train_x, self.train_y = data["train_x"].to(device).flatten(1), data["train_y"].to(device)
         self.test_x, self.test_y = data["test_x"].to(device).flatten(1), data["test_y"].to(device)
         self.batches_per_epoch = len(self.train_x) // self.first.batch_size
@@ -461,10 +466,15 @@ class _Bundle:
             if not self.active:
                 return
         batch_size, stored = self.first.batch_size, self.stored
-        noise, total = minibatch_gradients(self.weights, self.losses, self.train_x, self.train_y, batch_size, stored)
-        full_gradient = total / self.batches_per_epoch
+        specs = [self.members[m].spec for m in self.active]
+        noise, full_gradient, statistics = pooled_noise_pass(self.weights, self.losses, self.train_x, self.train_y,
+                                                             batch_size, stored, specs, self.matrix_memory_mb)
         full_selected = full_gradient if stored is None else full_gradient[:, stored]
-        noise -= full_selected[:, None]
+        test_statistics = [None] * len(specs)
+        if self.first.noise_test_set and batch_size <= len(self.test_x):
+            _, _, test_statistics = pooled_noise_pass(self.weights, self.losses, self.test_x, self.test_y, batch_size,
+                                                      torch.empty(0, dtype=torch.long, device=self.device), specs,
+                                                      self.matrix_memory_mb)
         noise_random = None
         if self.first.random_minibatches:
             drawn = torch.stack([torch.randperm(len(self.train_x), generator=self.noise_generator)[:batch_size]
@@ -477,7 +487,8 @@ class _Bundle:
         for i, m in enumerate(self.active):
             member = self.members[m]
             rows[i]["full_gradient_norm"] = norms[i]
-            arrays = dict(noise=noise[i], full_gradient=full_selected[i])
+            arrays = dict(noise=noise[i], full_gradient=full_selected[i], **pooled_arrays("pooled", statistics[i]),
+                          **pooled_arrays("pooled_test", test_statistics[i]))
             if noise_random is not None:
                 arrays["noise_random"] = noise_random[i]
             member.dump.add(iteration, arrays, rows[i])
@@ -558,13 +569,55 @@ def _state_directories(specs, out_paths, state_root):
         yield bundle_dir, member_dirs
 
 
-def _train_together(specs, data, out_paths, device, state_root, state_interval_s, log) -> list[_Member]:
+def pooled_noise_pass(weights, losses: MemberLosses, inputs, targets, batch_size: int, stored, specs,
+                      matrix_memory_mb: float = 1024.0):
+    """The bundled noise pass with each member's pooled statistics over all P coordinates (as
+    sgnoise.noise.measure_noise for one run): (stored noise (B, K, M), full gradients (B, P),
+    statistics per member). The (B, K, P) gradients are held when they fit ``matrix_memory_mb``;
+    otherwise a second pass recomputes them chunk by chunk to stream the noise rows."""
+    count, n_params = weights[0].shape[0], sum(w[0].numel() for w in weights)
+    k = len(inputs) // batch_size
+    options = [pooled_options(spec) for spec in specs]
+    device = inputs.device
+    if count * k * n_params * 4 <= matrix_memory_mb * 2**20:
+        noise, total = minibatch_gradients(weights, losses, inputs, targets, batch_size)
+        full_gradient = total / k
+        noise -= full_gradient[:, None]
+        statistics = []
+        for m in range(count):
+            used = int(torch.count_nonzero(noise[m])) if options[m]["zeros"] == "exclude" else k * n_params
+            statistics.append(pooled_statistics(lambda m=m: iter(noise[m]), k, options[m]["k1_grid"], options[m]["zeros"],
+                                                used, device))
+        return (noise if stored is None else noise[:, :, stored]), full_gradient, statistics
+    nonzero = torch.zeros(count, n_params, dtype=torch.bool, device=device)
+
+    def mark(gradient):
+        nonzero.__ior__((gradient != 0).any(dim=1))
+
+    noise, total = minibatch_gradients(weights, losses, inputs, targets, batch_size, stored, consume=mark)
+    full_gradient = total / k
+    noise -= (full_gradient if stored is None else full_gradient[:, stored])[:, None]
+
+    def run_pass(feed):  # recompute the gradients chunk by chunk; each member's noise rows in order
+        def consume(gradient):
+            for m in range(count):
+                for row in gradient[m]:
+                    feed(m, row - full_gradient[m])
+        minibatch_gradients(weights, losses, inputs, targets, batch_size, torch.empty(0, dtype=torch.long, device=device),
+                            consume=consume)
+
+    used = [k * int(nonzero[m].sum()) if options[m]["zeros"] == "exclude" else k * n_params for m in range(count)]
+    return noise, full_gradient, pooled_statistics_many(run_pass, k, options, used, device)
+
+
+def _train_together(specs, data, out_paths, device, state_root, state_interval_s, log,
+                    matrix_memory_mb=1024.0) -> list[_Member]:
     """The SGD loop of sgnoise.train.train_run (resumable as it is), for all members at once."""
     identity = bundle_fingerprint(specs, device)
     with _state_directories(specs, out_paths, state_root) as (bundle_dir, member_dirs):
         for paths in out_paths:
             clear_output_temporaries(*(paths[key] for key in OUTPUT_KEYS), log=log)
-        bundle = _Bundle(specs, data, out_paths, member_dirs, device)
+        bundle = _Bundle(specs, data, out_paths, member_dirs, device, matrix_memory_mb)
         start, done = 0, []
         saved, reason = bundle_dir.load_state(identity)
         if saved is None:

@@ -10,6 +10,7 @@ The model is put in eval mode for the pass (dropout off, batch norm on running s
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -55,15 +56,94 @@ def partition_batches(n: int, batch_size: int, device="cpu") -> list[torch.Tenso
     return list(torch.arange(k * batch_size, device=device).view(k, batch_size))
 
 
+def mean_of_rows(rows, n_params: int, device) -> torch.Tensor:
+    """∇f = the mean of the mini-batch gradient rows, accumulated in float64 in row order, as float32;
+    the same value whether the rows are held or produced one at a time."""
+    total = torch.zeros(n_params, dtype=torch.float64, device=device)
+    count = 0
+    for row in rows:
+        total += row
+        count += 1
+    return (total / count).to(torch.float32)
+
+
 def gradient_noise(model, loss_fn, inputs, targets, batch_size) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise matrix (K, P) and full gradient (P,), float32, rows in evaluation order.
 
     Columns follow ``torch.nn.utils.parameters_to_vector`` order.
     """
     matrix = minibatch_gradients(model, loss_fn, inputs, targets, partition_batches(len(inputs), batch_size, inputs.device))
-    full_gradient = matrix.mean(dim=0)
+    full_gradient = mean_of_rows(matrix, matrix.shape[1], matrix.device)
     matrix -= full_gradient
     return matrix, full_gradient
+
+
+@dataclass
+class CheckpointNoise:
+    """One noise pass: the stored columns of the partition noise (K, M), the full gradient (P,), whether
+    every noise entry was finite, and the pooled statistics over all P coordinates (sgnoise.pooled)."""
+
+    stored: torch.Tensor
+    full_gradient: torch.Tensor
+    finite: bool
+    pooled: dict | None = None
+    held: bool = True
+
+
+def measure_noise(model, loss_fn, inputs, targets, batch_size, columns, *, pooled=None, matrix_memory_mb=1024.0):
+    """The noise pass of one checkpoint with the paper's pooled estimate streamed over all P coordinates.
+
+    ``columns``: indices (tensor) of the stored coordinates. ``pooled``: None (no pooled statistics) or
+    {"k1_grid": [...], "zeros": "exclude"|"eps"} (:func:`sgnoise.pooled.pooled_statistics`). When
+    the K × P gradient matrix fits ``matrix_memory_mb`` it is held and streamed from memory (one
+    backward pass per mini-batch); otherwise each mini-batch gradient is computed twice — once for
+    ∇f, the stored columns and the zero pattern, once more to stream its noise row — and no K × P
+    matrix exists. Both give bit-identical results on CPU.
+    """
+    from sgnoise.pooled import pooled_statistics
+
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    batches = partition_batches(len(inputs), batch_size, inputs.device)
+    k, device = len(batches), inputs.device
+    if pooled is None or k * n_params * 4 <= matrix_memory_mb * 2**20:
+        noise, full_gradient = gradient_noise(model, loss_fn, inputs, targets, batch_size)
+        finite = bool(torch.isfinite(noise).all())
+        statistics = None
+        if pooled is not None and finite:
+            used = int(torch.count_nonzero(noise)) if pooled["zeros"] == "exclude" else noise.numel()
+            statistics = pooled_statistics(lambda: iter(noise), k, pooled["k1_grid"], pooled["zeros"], used, device)
+        return CheckpointNoise(noise[:, columns], full_gradient, finite, statistics, held=True)
+    buffer = torch.zeros(1, n_params, dtype=torch.float32, device=device)
+
+    def gradients():
+        with _grads_into_rows(model, buffer) as bind:
+            for index in batches:
+                buffer.zero_()
+                bind(0)
+                loss_fn(model(inputs[index]), targets[index]).backward()
+                yield buffer[0]
+
+    stored = torch.empty(k, len(columns), dtype=torch.float32, device=device)
+    nonzero = torch.zeros(n_params, dtype=torch.bool, device=device)
+    total = torch.zeros(n_params, dtype=torch.float64, device=device)
+    finite = True
+    for row, gradient in enumerate(gradients()):
+        finite = finite and bool(torch.isfinite(gradient).all())
+        stored[row] = gradient[columns]
+        nonzero |= gradient != 0
+        total += gradient
+    full_gradient = (total / k).to(torch.float32)
+    stored -= full_gradient[columns]
+    if not finite:
+        return CheckpointNoise(stored, full_gradient, False, None, held=False)
+
+    def noise_rows():
+        for gradient in gradients():
+            yield gradient - full_gradient
+
+    used = k * int(nonzero.sum()) if pooled["zeros"] == "exclude" else k * n_params
+    statistics = pooled_statistics(noise_rows, k, pooled["k1_grid"], pooled["zeros"], used, device)
+    return CheckpointNoise(stored, full_gradient, True, statistics, held=False)
 
 
 def random_minibatch_noise(model, loss_fn, inputs, targets, batch_size, n_batches, full_gradient, generator) -> torch.Tensor:

@@ -23,7 +23,8 @@ def model_tag(spec: dict) -> str:
 # Bundled training (sgnoise.bundle): runs that agree in SHARED_FIELDS may be trained together.
 VARYING_FIELDS = ("run_id", "seed", "lr", "loss")
 SHARED_FIELDS = ("dataset", "model", "batch_size", "iterations", "lr_milestones", "lr_factor", "checkpoints",
-                 "max_coords", "noise_seed", "random_minibatches", "on_divergence", "checksum")
+                 "max_coords", "noise_seed", "random_minibatches", "on_divergence", "checksum", "pooled_k1_grid",
+                 "pooled_zeros", "noise_test_set")
 
 
 def bundle_supported(model: dict) -> bool:

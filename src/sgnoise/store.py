@@ -1,6 +1,6 @@
 """HDF5 noise dumps: one file per run, one group per checkpoint, written atomically.
 
-Layout (format ``sgnoise.noise``, version 1)::
+Layout (format ``sgnoise.noise``, version 2)::
 
     /                       attrs: format, format_version, sgnoise_version, run_id,
                                    config (JSON), n_params, n_columns, batch_size,
@@ -13,6 +13,10 @@ Layout (format ``sgnoise.noise``, version 1)::
         noise               (K, M) float32  g_B - mean_B g_B, rows = disjoint mini-batches in evaluation order
         full_gradient       (M,)   float32  mean of the K mini-batch gradients (stored columns)
         noise_random        (R, M) float32  optional: R independently drawn mini-batches, minus full_gradient
+        pooled/             the paper's pooled estimate over all P coordinates, streamed in the noise pass
+                            (sgnoise.pooled.STATISTICS): k1 (G,), sum_d, sum_d2, count (G,), row_sum_d,
+                            row_count (G, K), n_entries, n_used, k1_reference, power_sums (4,)
+        pooled_test/        the same over the test set's partition (noise.test_set)
         attrs: iteration, step_size, train_loss, train_accuracy, test_loss, test_accuracy,
                full_gradient_norm (over all P parameters)
 
@@ -38,7 +42,7 @@ import numpy as np
 from sgnoise import __version__
 
 FORMAT = "sgnoise.noise"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: pooled statistics streamed over all P coordinates
 
 
 class NoiseDumpError(RuntimeError):
@@ -89,13 +93,18 @@ class NoiseDumpWriter:
         file.create_dataset("columns/param_index", data=columns)
         file.create_dataset("columns/layer", data=layer_of_column)
 
-    def add_checkpoint(self, iteration, noise, full_gradient, attrs, noise_random=None):
+    def add_checkpoint(self, iteration, noise, full_gradient, attrs, noise_random=None, extra=None):
+        """``extra``: {"<group>.<name>": array} written as ``<group>/<name>`` in the checkpoint group
+        (the streamed pooled statistics, sgnoise.pooled)."""
         group = self._file.require_group("checkpoints").create_group(checkpoint_key(iteration))
         group.create_dataset("noise", data=np.ascontiguousarray(noise, dtype=np.float32), fletcher32=self.checksum)
         group.create_dataset("full_gradient", data=np.asarray(full_gradient, dtype=np.float32), fletcher32=self.checksum)
         if noise_random is not None:
             group.create_dataset("noise_random", data=np.ascontiguousarray(noise_random, dtype=np.float32),
                                  fletcher32=self.checksum)
+        for key, value in (extra or {}).items():
+            name, statistic = key.split(".", 1)
+            group.create_dataset(f"{name}/{statistic}", data=np.asarray(value), fletcher32=self.checksum and np.ndim(value) > 0)
         group.attrs["iteration"] = int(iteration)
         for key, value in attrs.items():
             group.attrs[key] = value
@@ -221,6 +230,15 @@ class NoiseDump:
 
     def noise_random(self, iteration):
         return self._dataset(iteration, "noise_random")
+
+    def pooled_statistics(self, iteration, name="pooled") -> dict | None:
+        """The streamed pooled statistics ``name`` ("pooled" or "pooled_test") of a checkpoint as numpy
+        arrays, or None when the dump has none (no pooled estimate was streamed)."""
+        group = self._group(iteration)
+        with self._reading(f"the '{name}' statistics", iteration):
+            if name not in group:
+                return None
+            return {key: dataset[()] for key, dataset in group[name].items()}
 
     def read(self, iteration, name="noise", rows=slice(None), columns=slice(None)) -> np.ndarray:
         """Read (a block of) a checkpoint dataset, turning h5py failures into NoiseDumpError."""

@@ -32,7 +32,8 @@ from sgnoise.atomic import write_csv_atomic, write_text_atomic
 from sgnoise.data import load_prepared
 from sgnoise.losses import get_loss
 from sgnoise.models import build_model, parameter_layout
-from sgnoise.noise import gradient_noise, random_minibatch_noise, select_columns
+from sgnoise.noise import measure_noise, random_minibatch_noise, select_columns
+from sgnoise.pooled import DEFAULT_K1_GRID
 from sgnoise.state import (RunStateDirectory, fingerprint, remove_stale_temporaries, restore_rng, rng_snapshot,
                            temporary_state_directory)
 from sgnoise.store import NoiseDumpWriter
@@ -103,6 +104,9 @@ class RunSpec:
     random_minibatches: int = 0
     on_divergence: str = "record"
     checksum: bool = False
+    pooled_k1_grid: list = field(default_factory=lambda: list(DEFAULT_K1_GRID))  # K1s of the streamed pooled estimate
+    pooled_zeros: str = "exclude"  # exact zeros in the pooled estimate: exclude, or eps (the reference code)
+    noise_test_set: bool = False  # also stream the pooled statistics of the test set's partition
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunSpec":
@@ -141,7 +145,7 @@ def dump_header(spec: RunSpec, columns, layout, n_minibatches: int) -> dict:
 
 
 def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, device="cpu", *,
-              state_root=None, state_interval_s=None, log=None) -> dict:
+              state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0) -> dict:
     """Train ``spec`` on ``data`` (from :func:`sgnoise.data.load_prepared`), writing the noise dump,
     metrics and a status file. Returns the status dict.
 
@@ -160,7 +164,8 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
         directory_context = RunStateDirectory(Path(state_root) / spec.run_id, root=state_root)
     with directory_context as state_dir:
         clear_output_temporaries(noise_path, metrics_path, status_path, log=log)
-        status, rows, checkpoints = _train_resumable(spec, data, state_dir, noise_path, device, state_interval_s, log)
+        status, rows, checkpoints = _train_resumable(spec, data, state_dir, noise_path, device, state_interval_s, log,
+                                                     matrix_memory_mb)
         if status["status"] == "diverged" and spec.on_divergence == "fail":
             checkpoints.abort()
             raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
@@ -198,8 +203,9 @@ class RunCheckpoints:
             self._append(iteration, arrays, attrs)
 
     def _append(self, iteration, arrays, attrs) -> None:
+        extra = {key: value for key, value in arrays.items() if "." in key}
         self.writer.add_checkpoint(iteration, arrays["noise"], arrays["full_gradient"], attrs,
-                                   noise_random=arrays.get("noise_random"))
+                                   noise_random=arrays.get("noise_random"), extra=extra)
 
     def complete(self, status: str) -> None:
         """Record the run's status in the dump and rename it onto its final path."""
@@ -232,7 +238,29 @@ def clear_output_temporaries(*paths, log=None) -> None:
                 log(f"removed temporary file {removed} left by a killed writer")
 
 
-def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, noise_path, device, state_interval_s, log):
+def pooled_options(spec: RunSpec) -> dict:
+    """The streamed pooled estimate's options of a run (sgnoise.noise.measure_noise)."""
+    return dict(k1_grid=list(spec.pooled_k1_grid), zeros=spec.pooled_zeros)
+
+
+def pooled_arrays(prefix: str, statistics: dict | None) -> dict:
+    """Checkpoint arrays ``<prefix>.<statistic>`` of pooled statistics (none when ``statistics`` is None)."""
+    return {f"{prefix}.{key}": np.asarray(value) for key, value in (statistics or {}).items()}
+
+
+def test_set_pooled(model, loss_fn, test_x, test_y, spec: RunSpec, matrix_memory_mb) -> dict | None:
+    """Pooled statistics of the noise over the test set's partition into ⌊n_test/b⌋ mini-batches (the
+    reference code measured both sets); None when b exceeds the test set."""
+    if spec.batch_size > len(test_x):
+        return None
+    none = torch.empty(0, dtype=torch.long, device=test_x.device)
+    measured = measure_noise(model, loss_fn, test_x, test_y, spec.batch_size, none, pooled=pooled_options(spec),
+                             matrix_memory_mb=matrix_memory_mb)
+    return measured.pooled
+
+
+def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, noise_path, device, state_interval_s, log,
+                     matrix_memory_mb=1024.0):
     """The SGD loop with checkpoints, saving and restoring state in ``state_dir``.
 
     Returns (status, metrics rows, the run's RunCheckpoints, its noise dump still open). A state saved "at iteration t" holds the
@@ -290,13 +318,19 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
                     status.update(status="diverged", diverged_at=iteration)
                     rows.append(row)
                     break
-                noise, full_gradient = gradient_noise(model, loss_fn, train_x, train_y, spec.batch_size)
+                measured = measure_noise(model, loss_fn, train_x, train_y, spec.batch_size, columns_t,
+                                         pooled=pooled_options(spec), matrix_memory_mb=matrix_memory_mb)
+                full_gradient = measured.full_gradient
                 row["full_gradient_norm"] = float(full_gradient.norm())
-                if not bool(torch.isfinite(noise).all()):  # finite loss, overflowing gradients: diverged too
+                if not measured.finite:  # finite loss, overflowing gradients: diverged too
                     status.update(status="diverged", diverged_at=iteration)
                     rows.append(row)
                     break
-                arrays = dict(noise=noise[:, columns_t].cpu().numpy(), full_gradient=full_gradient[columns_t].cpu().numpy())
+                arrays = dict(noise=measured.stored.cpu().numpy(), full_gradient=full_gradient[columns_t].cpu().numpy(),
+                              **pooled_arrays("pooled", measured.pooled))
+                if spec.noise_test_set:
+                    arrays.update(pooled_arrays("pooled_test", test_set_pooled(model, loss_fn, test_x, test_y, spec,
+                                                                               matrix_memory_mb)))
                 if spec.random_minibatches:
                     noise_random = random_minibatch_noise(model, loss_fn, train_x, train_y, spec.batch_size,
                                                           spec.random_minibatches, full_gradient, noise_generator)

@@ -4,7 +4,12 @@ A checkpoint holds the K × M partition noise matrix (rows = disjoint mini-batch
 stored coordinates) and optionally an R × M matrix of independently drawn mini-batches. Views
 (DESIGN.md §2, PAPER.md §6):
 
-- ``pooled``: all entries of the partition matrix, flattened in C order, as one SαS sample (the paper's);
+- ``pooled``: the paper's estimate: all P coordinates of every partition mini-batch, flattened in C
+  order (parameter order within a mini-batch), contiguous K1-blocks; streamed in the noise pass
+  (:mod:`sgnoise.pooled`), read here from its statistics; ``mohammadi`` only;
+- ``pooled_test``: the same over the test set's partition (``noise.test_set``);
+- ``pooled_stored``: the pooled estimate of the *stored* columns only (a seeded subset when
+  ``noise.max_coords`` < P): not the paper's number, kept for the other estimators;
 - ``pooled_normalised``: the same after dividing each column by its median absolute deviation
   across rows (columns with MAD 0 are left out), so that scale differences cannot fake heavy tails;
 - ``per_parameter``: α̂ of each column across its rows (the random matrix when stored, else the
@@ -26,15 +31,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from sgnoise import tail
+from sgnoise import pooled, tail
 from sgnoise.store import NoiseDump
 
-VIEWS = ("pooled", "pooled_normalised", "per_parameter", "per_layer")
+VIEWS = ("pooled", "pooled_test", "pooled_stored", "pooled_normalised", "per_parameter", "per_layer")
+STREAMED_VIEWS = {"pooled": "pooled", "pooled_test": "pooled_test"}  # view → statistics group of the dump
 SOURCES = ("auto", "random", "partition")
-COLUMNS = ["iteration", "method", "view", "layer", "alpha", "ci_low", "ci_high", "n_samples", "zero_fraction", "zeros",
+COLUMNS = ["iteration", "method", "view", "layer", "alpha", "ci_low", "ci_high", "n_samples", "N", "K1", "k1_policy",
+           "zero_fraction", "zeros",
            "ci_method", "ci_level", "q10", "q90", "n_coordinates", "n_minibatches", "source",
            "normality_test", "normality_statistic", "normality_pvalue", "reject_fraction"]
 PER_PARAMETER_COLUMNS = ["iteration", "method", "column", "layer", "alpha", "source"]
+K1_COLUMNS = ["iteration", "view", "k1", "alpha", "ci_low", "ci_high", "ci_method", "n_samples", "n_blocks", "k1_reference"]
+DEFAULT_K1 = {"policy": "reference", "fixed": 1000, "grid": [2, 5, 10, 20, 50, 100, 500, 1000]}
+BLOCK_METHODS = ("mohammadi", "mohammadi_order")
 BYTES_PER_ENTRY = 64  # float32 read + float64 copy + logs, masks and sort keys while a block is processed
 DEFAULT_CI = {"method": "auto", "level": 0.95, "replicates": 200, "block_size": "row", "seed": 0}
 DEFAULT_NORMALITY = {"test": "dagostino", "level": 0.01}
@@ -489,8 +499,13 @@ def median_interval(values: np.ndarray, ci: dict, how: str):
 # ----------------------------------------------------------------------------- settings and tables
 
 
+def k1_option(k1: dict):
+    """The ``k1`` option of ``sgnoise.tail`` that a K1 policy means: "reference", an int, or a list."""
+    return {"reference": "reference", "fixed": int(k1["fixed"]), "median": [int(k) for k in k1["grid"]]}[k1["policy"]]
+
+
 def _settings(methods, views, zeros, method_options, ci, normality, memory_budget_mb, per_parameter_source,
-              per_parameter_methods=None):
+              per_parameter_methods=None, k1=None):
     methods, views = list(methods), list(views)
     if not methods:
         raise ValueError("methods must name at least one estimator")
@@ -506,9 +521,14 @@ def _settings(methods, views, zeros, method_options, ci, normality, memory_budge
         raise ValueError(f"per_parameter_methods {per_parameter_methods} must be among the methods {methods}")
     if per_parameter_source not in SOURCES:
         raise ValueError(f"unknown per_parameter_source {per_parameter_source!r}; expected one of {', '.join(SOURCES)}")
-    method_options = dict(method_options or {})
+    method_options = {name: dict(options) for name, options in (method_options or {}).items()}
     for name in method_options:
         tail.check_method(name)
+    k1 = _merge("k1", DEFAULT_K1, k1)
+    if k1["policy"] not in ("reference", "fixed", "median"):
+        raise ValueError(f"unknown K1 policy {k1['policy']!r}; expected one of reference, fixed, median")
+    for name in BLOCK_METHODS:
+        method_options.setdefault(name, {}).setdefault("k1", k1_option(k1))
     ci = _merge("ci", DEFAULT_CI, ci)
     if ci["method"] not in tail.CI_METHODS:
         raise ValueError(f"unknown ci method {ci['method']!r}; expected one of {', '.join(tail.CI_METHODS)}")
@@ -523,7 +543,7 @@ def _settings(methods, views, zeros, method_options, ci, normality, memory_budge
         raise ValueError(f"normality level must be in (0, 1), got {normality['level']!r}")
     if normality["test"] not in (*tail.NORMALITY_TESTS, "none"):
         raise ValueError(f"unknown normality test {normality['test']!r}; expected one of {', '.join(tail.NORMALITY_TESTS)}, none")
-    return dict(methods=methods, views=views, zeros=zeros, method_options=method_options, ci=ci, normality=normality,
+    return dict(methods=methods, views=views, zeros=zeros, method_options=method_options, ci=ci, normality=normality, k1=k1,
                 max_entries=max_block_entries(memory_budget_mb), per_parameter_source=per_parameter_source,
                 per_parameter_methods=per_parameter_methods)
 
@@ -540,6 +560,7 @@ def _row(iteration, method, view, layer, estimate, n_entries, settings, **extra)
     row = dict(iteration=int(iteration), method=method, view=view, layer=layer, alpha=estimate.alpha,
                ci_low=estimate.ci_low, ci_high=estimate.ci_high, n_samples=int(estimate.n_samples),
                zero_fraction=1 - estimate.n_samples / n_entries if n_entries else np.nan, zeros=settings["zeros"],
+               N=np.nan, K1=np.nan, k1_policy="",
                ci_method=estimate.ci_method, ci_level=settings["ci"]["level"], q10=np.nan, q90=np.nan,
                n_coordinates=0, n_minibatches=0, source="partition", normality_test=settings["normality"]["test"],
                normality_statistic=np.nan, normality_pvalue=np.nan, reject_fraction=np.nan)
@@ -547,16 +568,72 @@ def _row(iteration, method, view, layer, estimate, n_entries, settings, **extra)
     return row
 
 
+def block_columns(method: str, n: int, settings) -> dict:
+    """N, K1 and the K1 policy of an estimate from n samples (K1 only for the block estimators;
+    NaN for a median over several K1 in the stored views, where no single K1 is used)."""
+    if method not in BLOCK_METHODS:
+        return dict(N=n, K1=np.nan, k1_policy="")
+    option = settings["method_options"].get(method, {}).get("k1", "reference")
+    policy = {str: "reference", int: "fixed"}.get(type(option), "median")
+    k1 = np.nan
+    if policy == "fixed":
+        k1 = option
+    elif policy == "reference" and n >= 4:
+        k1 = tail.block_lengths(n, "reference")[0]
+    return dict(N=n, K1=k1, k1_policy=policy)
+
+
+def streamed_pooled_rows(statistics: dict, iteration, view: str, zeros: str, settings, n_rows: int):
+    """α-table rows (mohammadi only) and alpha_k1 records of the pooled statistics streamed in the noise pass."""
+    k1 = settings["k1"]
+    estimate = pooled.pooled_estimate(statistics, settings["ci"], k1["policy"], k1["fixed"], k1["grid"])
+    n_used, n_entries = int(statistics["n_used"]), int(statistics["n_entries"])
+    statistic, pvalue = pooled.normality_from_statistics(statistics, settings["normality"]["test"])
+    row = _row(iteration, "mohammadi", view, "", tail.AlphaEstimate(estimate["alpha"], estimate["ci_low"], estimate["ci_high"],
+                                                                    estimate["ci_method"], n_used),
+               n_entries, settings, N=n_used, K1=estimate["k1"], k1_policy=k1["policy"], zeros=zeros,
+               n_coordinates=int(n_entries // max(n_rows, 1)), n_minibatches=n_rows,
+               normality_statistic=float(statistic), normality_pvalue=float(pvalue))
+    records = [dict(iteration=int(iteration), view=view, n_samples=n_used, k1_reference=int(statistics["k1_reference"]),
+                    **record) for record in pooled.k1_table(statistics, settings["ci"])]
+    return row, records
+
+
+def statistics_of_matrix(source: MatrixSource, settings, zeros: str) -> dict:
+    """Pooled statistics (sgnoise.pooled) of a whole noise matrix, read row by row: the paper's pooled
+    estimate of a matrix that holds every coordinate (a dump with noise.max_coords null, or a matrix given
+    in memory), at the K1 grid of the noise pass."""
+    import torch
+
+    n_rows = source.shape[0]
+    grid = sorted(set(pooled.DEFAULT_K1_GRID) | set(settings["k1"]["grid"]) | {settings["k1"]["fixed"]})
+
+    def rows():
+        for r in range(n_rows):
+            yield torch.from_numpy(np.ascontiguousarray(source.read(slice(r, r + 1), slice(None))[0]))
+    return pooled.pooled_statistics(rows, n_rows, grid, zeros)
+
+
 def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column_layer, layer_names, column_index,
-                    iteration, settings):
-    """Rows of the α table for one checkpoint, and the per-coordinate α̂ records."""
-    rows, per_parameter = [], []
+                    iteration, settings, streamed=None, streamed_zeros="exclude"):
+    """Rows of the α table for one checkpoint, the per-coordinate α̂ records and the alpha_k1 records.
+
+    ``streamed``: {"pooled": statistics, "pooled_test": statistics} streamed in the noise pass (either
+    may be missing; the ``pooled`` view then has no row)."""
+    rows, per_parameter, k1_records = [], [], []
     views, methods = settings["views"], settings["methods"]
     n_rows, n_columns = partition.shape
+    for view, name in STREAMED_VIEWS.items():
+        statistics = (streamed or {}).get(name)
+        if view in views and statistics is not None and "mohammadi" in methods:
+            row, records = streamed_pooled_rows(statistics, iteration, view, streamed_zeros, settings,
+                                                int(statistics["row_count"].shape[1]))
+            rows.append(row)
+            k1_records += records
     all_columns = np.arange(n_columns)
     groups = []
-    if "pooled" in views:
-        groups.append(PooledGroup("pooled", "", all_columns))
+    if "pooled_stored" in views:
+        groups.append(PooledGroup("pooled_stored", "", all_columns))
     if "pooled_normalised" in views:
         scale = column_mad(partition, settings["zeros"], settings["max_entries"])
         usable = np.isfinite(scale) & (scale > 0)
@@ -571,7 +648,8 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
         for method in methods:
             rows.append(_row(iteration, method, group.view, group.layer, result.estimates[method], result.n_entries,
                              settings, n_coordinates=int(group.columns.size), n_minibatches=n_rows,
-                             normality_statistic=statistic, normality_pvalue=pvalue))
+                             normality_statistic=statistic, normality_pvalue=pvalue,
+                             **block_columns(method, result.estimates[method].n_samples, settings)))
     if "per_parameter" in views:
         source_name = settings["per_parameter_source"]
         if source_name == "random" and random is None:
@@ -598,58 +676,73 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
             else:
                 median = q10 = q90 = low = high = np.nan
             estimate = tail.AlphaEstimate(float(median), low, high, how if values.size else "none", nonzero)
+            per_coordinate = block_columns(method, source.shape[0], settings)
             rows.append(_row(iteration, method, "per_parameter", "", estimate, entries, settings, q10=float(q10), q90=float(q90),
+                             **per_coordinate,
                              n_coordinates=int(values.size), n_minibatches=source.shape[0], source=source_label, **normality))
             if method in settings["per_parameter_methods"]:
                 per_parameter.append(pd.DataFrame({"iteration": int(iteration), "method": method, "column": column_index,
                                                    "layer": np.asarray(layer_names, dtype=object)[column_layer],
                                                    "alpha": alphas[method], "source": source_label}))
-    return rows, per_parameter
+    return rows, per_parameter, k1_records
 
 
-def _frames(rows, per_parameter, return_per_parameter):
+def _frames(rows, per_parameter, k1_records, return_per_parameter, return_k1=False):
     table = pd.DataFrame(rows, columns=COLUMNS)
-    if not return_per_parameter:
-        return table
-    side = pd.concat(per_parameter, ignore_index=True) if per_parameter else pd.DataFrame(columns=PER_PARAMETER_COLUMNS)
-    return table, side[PER_PARAMETER_COLUMNS]
+    out = [table]
+    if return_per_parameter:
+        side = pd.concat(per_parameter, ignore_index=True) if per_parameter else pd.DataFrame(columns=PER_PARAMETER_COLUMNS)
+        out.append(side[PER_PARAMETER_COLUMNS])
+    if return_k1:
+        out.append(pd.DataFrame(k1_records, columns=K1_COLUMNS))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude", method_options=None, ci=None,
                 normality=None, memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, per_parameter_source="auto",
-                return_per_parameter=False, per_parameter_methods=None):
+                return_per_parameter=False, per_parameter_methods=None, k1=None, return_k1=False):
     """α for every checkpoint of the noise dump at ``path``, per method and view (DESIGN.md §2).
 
     ``method_options``: {method: options for ``tail.estimate_alpha``}; ``ci``: method ("auto",
     "analytic", "bootstrap", "none"), level, replicates, block_size ("row" = one mini-batch, or a
     number of samples), seed; ``normality``: test ("dagostino", "jarque_bera", "none"), level (for
     ``reject_fraction``); ``per_parameter_source``: "auto" (random mini-batches when stored, else
-    the partition), "random" or "partition". With ``return_per_parameter`` also returns the
-    per-coordinate α̂ (columns ``PER_PARAMETER_COLUMNS``) of ``per_parameter_methods`` (default: all).
+    the partition), "random" or "partition"; ``k1``: the K1 policy {policy: reference|fixed|median,
+    fixed, grid} of the block estimators. With ``return_per_parameter`` also returns the
+    per-coordinate α̂ (columns ``PER_PARAMETER_COLUMNS``) of ``per_parameter_methods`` (default: all);
+    with ``return_k1`` the streamed pooled estimate at every measured K1 (``K1_COLUMNS``).
     """
     settings = _settings(methods, views, zeros, method_options, ci, normality, memory_budget_mb, per_parameter_source,
-                         per_parameter_methods)
-    rows, per_parameter = [], []
+                         per_parameter_methods, k1)
+    rows, per_parameter, k1_records = [], [], []
     with NoiseDump(path) as dump:
         column_layer, layer_names, column_index = dump.column_layer, dump.layer_names, dump.column_index
+        config = dump.attrs.get("config") or {}
+        streamed_zeros = config.get("pooled_zeros", "exclude") if isinstance(config, dict) else "exclude"
+        complete_columns = len(column_index) == int(dump.attrs.get("n_params", -1))  # every coordinate stored
         for iteration in dump.iterations:
             partition = MatrixSource.from_dump(dump, iteration, "noise")
             random = MatrixSource.from_dump(dump, iteration, "noise_random") if dump.has_random_noise(iteration) else None
-            new_rows, new_per_parameter = checkpoint_rows(partition, random, column_layer, layer_names, column_index,
-                                                          iteration, settings)
-            rows += new_rows
-            per_parameter += new_per_parameter
-    return _frames(rows, per_parameter, return_per_parameter)
+            streamed = {name: dump.pooled_statistics(iteration, name) for name in STREAMED_VIEWS.values()}
+            if streamed["pooled"] is None and "pooled" in settings["views"] and complete_columns:
+                streamed["pooled"] = statistics_of_matrix(partition, settings, streamed_zeros)
+            new = checkpoint_rows(partition, random, column_layer, layer_names, column_index, iteration, settings,
+                                  streamed, streamed_zeros)
+            rows += new[0]
+            per_parameter += new[1]
+            k1_records += new[2]
+    return _frames(rows, per_parameter, k1_records, return_per_parameter, return_k1)
 
 
 def alpha_views(matrix, random_matrix=None, column_layer=None, layer_names=None, iteration=0, methods=("mohammadi",),
                 views=("pooled",), zeros="exclude", method_options=None, ci=None, normality=None,
                 memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, per_parameter_source="auto", return_per_parameter=False,
-                per_parameter_methods=None):
+                per_parameter_methods=None, k1=None, pooled_statistics=None, pooled_zeros="exclude"):
     """``alpha_table`` for one noise matrix held in memory (mini-batches × coordinates); without
-    ``column_layer`` all columns form one layer named "all"."""
+    ``column_layer`` all columns form one layer named "all". ``pooled_statistics``: {"pooled": ...,
+    "pooled_test": ...} streamed in a noise pass (sgnoise.pooled), for the streamed views."""
     settings = _settings(methods, views, zeros, method_options, ci, normality, memory_budget_mb, per_parameter_source,
-                         per_parameter_methods)
+                         per_parameter_methods, k1)
     partition = MatrixSource.from_array(matrix)
     random = MatrixSource.from_array(random_matrix) if random_matrix is not None else None
     if random is not None and random.shape[1] != partition.shape[1]:
@@ -662,9 +755,15 @@ def alpha_views(matrix, random_matrix=None, column_layer=None, layer_names=None,
         raise ValueError(f"column_layer must have one entry per column ({n_columns}), got shape {column_layer.shape}")
     if layer_names is None:
         layer_names = [str(i) for i in range(int(column_layer.max()) + 1)]
-    rows, per_parameter = checkpoint_rows(partition, random, column_layer, list(layer_names), np.arange(n_columns),
-                                          iteration, settings)
-    return _frames(rows, per_parameter, return_per_parameter)
+    if pooled_statistics is None and "pooled" in settings["views"]:
+        if settings["zeros"] == "keep" and not np.all(np.asarray(matrix) != 0):
+            raise ValueError("noise matrix contains exact zeros and zeros='keep'; no estimator takes log|0| "
+                             "(use zeros='exclude')")
+        pooled_statistics = {"pooled": statistics_of_matrix(partition, settings, pooled_zeros)}
+    rows, per_parameter, k1_records = checkpoint_rows(partition, random, column_layer, list(layer_names),
+                                                      np.arange(n_columns), iteration, settings, pooled_statistics,
+                                                      pooled_zeros)
+    return _frames(rows, per_parameter, k1_records, return_per_parameter)
 
 
 def method_options_from_config(method_options: dict) -> dict:
@@ -678,7 +777,7 @@ def alpha_table_options(alpha_config: dict) -> dict:
     (schemas/alpha.schema.yaml); the ``validation`` sub-block is not used here. A null
     ``per_parameter_methods`` keeps the per-coordinate α̂ of the first method only."""
     keys = ("methods", "views", "zeros", "method_options", "ci", "normality", "memory_budget_mb", "per_parameter_source",
-            "per_parameter_methods")
+            "per_parameter_methods", "k1")
     options = {key: alpha_config[key] for key in keys if key in alpha_config}
     if "method_options" in options:
         options["method_options"] = method_options_from_config(options["method_options"])

@@ -1,0 +1,270 @@
+"""The paper's pooled tail index over all P coordinates, streamed row by row in the noise pass.
+
+The reference code (Şimşekli et al. 2019, ``alpha_estimator`` and its caller) flattens the whole
+K × P noise matrix in row-major order (mini-batch by mini-batch, parameters in
+``parameters_to_vector`` order), takes K1 = the largest divisor of N = K·P not above √N, sums
+*consecutive* blocks of K1 entries, and returns 1/α̂ = [mean log|Y_i| − mean log|X_j|] / log K1,
+adding eps = 2.2e-16 inside both logs. :class:`PooledStream` computes the sufficient statistics of
+that estimate for several K1 at once while the rows are produced (on the rows' device, float64),
+so no K × P matrix needs to exist: per K1 the sum and sum of squares of the block terms
+d_i = log|Y_i| − mean_{j∈block i} log|X_j|, their count, and their sums per mini-batch row (for
+a bootstrap over mini-batches). Blocks run across row ends exactly as in the flattened matrix.
+
+Zero policy (``zeros``): ``exclude`` (default) drops exact zeros from the flattened sequence first
+(so N counts the non-zero entries and blocks are formed from the remaining ones, in order);
+``eps`` is the reference code's: every entry kept, eps added to |X| and |Y| inside the logs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from sgnoise import tail
+
+ZERO_POLICIES = ("exclude", "eps")
+EPS = float(np.spacing(1))  # numpy's spacing(1), the reference code's eps
+K1_POLICIES = ("reference", "fixed", "median")
+# block lengths measured in every noise pass besides the reference one: a 1-2-5 grid (alpha_vs_k1)
+# that contains the follow-up work's median set {2, 5, 10, 20, 50, 100, 500, 1000}
+DEFAULT_K1_GRID = (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
+MEDIAN_K1_GRID = (2, 5, 10, 20, 50, 100, 500, 1000)
+STATISTICS = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "n_entries", "n_used", "power_sums",
+              "k1_reference")
+
+
+def reference_block_length(n_used: int) -> int:
+    """K1 of the reference code for N samples (``sgnoise.tail.block_lengths(N, "reference")``)."""
+    return tail.block_lengths(int(n_used), "reference")[0]
+
+
+class PooledStream:
+    """Streaming sufficient statistics of the Mohammadi estimator over the flattened noise matrix.
+
+    ``update(row)`` takes the noise rows in order (1-D tensors, any float dtype, any device);
+    ``result()`` returns numpy arrays (see :data:`STATISTICS`). Blocks that would extend past the
+    last entry are incomplete and never counted (the trailing N mod K1 entries are dropped, as the
+    follow-up work's port does; the reference K1 divides N, so there are none).
+    """
+
+    def __init__(self, k1_values, n_rows: int, zeros: str = "exclude", device="cpu"):
+        if zeros not in ZERO_POLICIES:
+            raise ValueError(f"unknown pooled zero policy {zeros!r}; expected one of {', '.join(ZERO_POLICIES)}")
+        self.k1 = sorted({int(k) for k in k1_values})
+        if not self.k1 or self.k1[0] < 2:
+            raise ValueError(f"block lengths must be integers >= 2, got {list(k1_values)}")
+        self.zeros, self.n_rows, self.device = zeros, int(n_rows), torch.device(device)
+        g = len(self.k1)
+        options = dict(dtype=torch.float64, device=self.device)
+        self.carry_sum = [0.0] * g  # sum of x and of log|x| over the open block's entries so far
+        self.carry_log = [0.0] * g
+        self.carry_length = [0] * g
+        self.sums = torch.zeros(g, 2, **options)  # Σ d, Σ d² per K1
+        self.count = torch.zeros(g, dtype=torch.int64, device=self.device)
+        self.row_sum_d = torch.zeros(g, self.n_rows, **options)
+        self.row_count = torch.zeros(g, self.n_rows, dtype=torch.int64, device=self.device)
+        self.power_sums = torch.zeros(4, **options)
+        self.row = 0
+        self.n_entries = 0
+        self.n_used = 0
+
+    def update(self, row: torch.Tensor) -> None:
+        if self.row >= self.n_rows:
+            raise ValueError(f"more than the announced {self.n_rows} rows")
+        x = row.reshape(-1).to(self.device, torch.float64)
+        self.n_entries += x.numel()
+        if self.zeros == "exclude":
+            x = x[x != 0]
+        length = x.numel()
+        self.n_used += length
+        if length:
+            self._blocks(x, length)
+        self.row += 1
+
+    def _blocks(self, x, length):
+        magnitude = x.abs()
+        logs = torch.log(magnitude) if self.zeros == "exclude" else torch.log(magnitude + EPS)
+        squared = x * x
+        self.power_sums += torch.stack([x.sum(), squared.sum(), (squared * x).sum(), (squared * squared).sum()])
+        cum_x, cum_log = torch.cumsum(x, 0), torch.cumsum(logs, 0)
+        total_x, total_log = float(cum_x[-1]), float(cum_log[-1])
+        for g, k in enumerate(self.k1):
+            first = k - self.carry_length[g]  # 1-based position in this row of the open block's end
+            if first > length:
+                self.carry_sum[g] += total_x
+                self.carry_log[g] += total_log
+                self.carry_length[g] += length
+                continue
+            ends = torch.arange(first - 1, length, k, device=self.device)
+            at_x, at_log = cum_x[ends], cum_log[ends]
+            block_x = torch.cat([at_x[:1] + self.carry_sum[g], at_x[1:] - at_x[:-1]])
+            block_log = torch.cat([at_log[:1] + self.carry_log[g], at_log[1:] - at_log[:-1]])
+            last = int(ends[-1])
+            self.carry_sum[g] = total_x - float(at_x[-1])
+            self.carry_log[g] = total_log - float(at_log[-1])
+            self.carry_length[g] = length - 1 - last
+            size = block_x.abs()
+            if self.zeros == "exclude":
+                keep = size != 0
+                d = torch.log(size[keep]) - block_log[keep] / k
+            else:
+                d = torch.log(size + EPS) - block_log / k
+            total = d.sum()
+            self.sums[g, 0] += total
+            self.sums[g, 1] += (d * d).sum()
+            self.count[g] += d.numel()
+            self.row_sum_d[g, self.row] += total
+            self.row_count[g, self.row] += d.numel()
+
+    def result(self) -> dict:
+        sums = self.sums.cpu().numpy()
+        return dict(k1=np.array(self.k1, dtype=np.int64), sum_d=sums[:, 0].copy(), sum_d2=sums[:, 1].copy(),
+                    count=self.count.cpu().numpy(), row_sum_d=self.row_sum_d.cpu().numpy(),
+                    row_count=self.row_count.cpu().numpy(), n_entries=np.int64(self.n_entries),
+                    n_used=np.int64(self.n_used), power_sums=self.power_sums.cpu().numpy())
+
+
+def merge_statistics(first: dict, second: dict) -> dict:
+    """Statistics of the union of the K1 sets of two streams over the same rows (first wins on overlap)."""
+    keep = ~np.isin(second["k1"], first["k1"])
+    merged = dict(first)
+    for key in ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count"):
+        merged[key] = np.concatenate([first[key], second[key][keep]])
+    order = np.argsort(merged["k1"], kind="stable")
+    for key in ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count"):
+        merged[key] = merged[key][order]
+    return merged
+
+
+def pooled_statistics(rows, n_rows: int, k1_grid=DEFAULT_K1_GRID, zeros: str = "exclude", expected_used=None,
+                      device="cpu") -> dict:
+    """Statistics of the pooled estimate over the rows that ``rows()`` yields (called once, or twice
+    when ``expected_used`` — N as predicted before the pass — gave a different reference K1 than the
+    N counted in it). Always includes the reference K1 of the counted N (``k1_reference``)."""
+    def run_pass(feed):
+        for row in rows():
+            feed(0, row)
+    return pooled_statistics_many(run_pass, n_rows, [dict(k1_grid=k1_grid, zeros=zeros)], [expected_used], device)[0]
+
+
+def pooled_statistics_many(run_pass, n_rows: int, options: list[dict], expected_used: list, device="cpu") -> list[dict]:
+    """:func:`pooled_statistics` of several noise matrices produced together (a bundle's members):
+    ``run_pass(feed)`` produces every matrix's rows once, in order, calling ``feed(member, row)``."""
+    def stream(k1_values, option):
+        return PooledStream(k1_values, n_rows, option["zeros"], device)
+
+    streams = []
+    for option, expected in zip(options, expected_used):
+        guess = [reference_block_length(expected)] if expected and expected >= 4 else []
+        streams.append(stream([int(k) for k in option["k1_grid"]] + guess, option))
+    run_pass(lambda member, row: streams[member].update(row))
+    results = [s.result() for s in streams]
+    references = [reference_block_length(int(r["n_used"])) if int(r["n_used"]) >= 4 else 0 for r in results]
+    extra = {m: stream([ref], options[m]) for m, (ref, r) in enumerate(zip(references, results))
+             if ref and ref not in r["k1"]}
+    if extra:  # N differed from its prediction (zeros that only the noise pass could see)
+        run_pass(lambda member, row: extra[member].update(row) if member in extra else None)
+        for m, s in extra.items():
+            results[m] = merge_statistics(results[m], s.result())
+    for result, reference in zip(results, references):
+        result["k1_reference"] = np.int64(reference)
+    return results
+
+
+# ----------------------------------------------------------------------------- α from the statistics
+
+
+def _alpha_at(statistics, index):
+    k = int(statistics["k1"][index])
+    count = int(statistics["count"][index])
+    if count == 0 or k > int(statistics["n_used"]) // 2:
+        return np.nan, count
+    return tail.alpha_from_inverse(statistics["sum_d"][index] / count / math.log(k)), count
+
+
+def _interval_at(statistics, index, ci: dict):
+    """Analytic (delta method over the block terms) or bootstrap over mini-batch rows (each row's
+    block terms resampled together), as ``sgnoise.tail`` does for a sample held in memory."""
+    k = int(statistics["k1"][index])
+    count = int(statistics["count"][index])
+    how = "analytic" if ci["method"] in ("auto", "analytic") else ci["method"]
+    if how == "none" or count < 2:
+        return np.nan, np.nan, "none"
+    if how == "analytic":
+        mean = statistics["sum_d"][index] / count
+        variance = max(statistics["sum_d2"][index] / count - mean * mean, 0.0) * count / (count - 1)
+        centre = mean / math.log(k)
+        half = tail._z(ci["level"]) * math.sqrt(variance / count) / math.log(k)
+        low, high = tail.inverse_interval(centre - half, centre + half)
+        return low, high, how
+    sums, counts = statistics["row_sum_d"][index], statistics["row_count"][index]
+    used = counts > 0
+    sums, counts = sums[used], counts[used]
+    if sums.size < 2:
+        return np.nan, np.nan, "none"
+    rng = np.random.default_rng(ci["seed"])
+    picks = rng.integers(0, sums.size, size=(ci["replicates"], sums.size))
+    inverse = sums[picks].sum(axis=1) / counts[picks].sum(axis=1) / math.log(k)
+    low, high = tail.percentile_interval(inverse, ci["level"])
+    return low, high, how
+
+
+def k1_table(statistics: dict, ci: dict) -> list[dict]:
+    """One record per measured K1: k1, alpha, ci_low, ci_high, ci_method, n_blocks (the alpha_vs_k1 view)."""
+    records = []
+    for index, k in enumerate(statistics["k1"]):
+        alpha, count = _alpha_at(statistics, index)
+        low, high, how = _interval_at(statistics, index, ci) if np.isfinite(alpha) else (np.nan, np.nan, "none")
+        records.append(dict(k1=int(k), alpha=alpha, ci_low=low, ci_high=high, ci_method=how, n_blocks=count))
+    return records
+
+
+def select_k1(statistics: dict, policy: str = "reference", fixed=None, grid=MEDIAN_K1_GRID) -> list[int]:
+    """The measured K1 that a policy uses: the reference one, one fixed K1 for every compared run, or
+    the members of a grid (their median estimate is reported) that are valid for this N."""
+    measured = [int(k) for k in statistics["k1"]]
+    n_used = int(statistics["n_used"])
+    if policy == "reference":
+        chosen = [int(statistics["k1_reference"])]
+    elif policy == "fixed":
+        chosen = [int(fixed)]
+    elif policy == "median":
+        chosen = [int(k) for k in grid if 2 <= int(k) <= n_used // 2]
+        if not chosen:
+            return []
+    else:
+        raise ValueError(f"unknown K1 policy {policy!r}; expected one of {', '.join(K1_POLICIES)}")
+    missing = [k for k in chosen if k not in measured]
+    if missing:
+        raise ValueError(f"K1 {missing} were not measured in the noise pass (measured: {measured}); add them to "
+                         "noise.pooled_k1_grid and retrain, or choose another alpha.k1 policy")
+    return chosen
+
+
+def pooled_estimate(statistics: dict, ci: dict, policy: str = "reference", fixed=None, grid=MEDIAN_K1_GRID) -> dict:
+    """alpha, ci_low, ci_high, ci_method, k1 (the median member's for the median policy), n_blocks."""
+    chosen = select_k1(statistics, policy, fixed, grid) if int(statistics["k1_reference"]) else []
+    if not chosen:
+        return dict(alpha=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="none", k1=np.nan, n_blocks=0)
+    index = {int(k): i for i, k in enumerate(statistics["k1"])}
+    values = [_alpha_at(statistics, index[k])[0] for k in chosen]
+    member = chosen[tail.median_member(values)] if len(chosen) > 1 else chosen[0]
+    alpha, count = _alpha_at(statistics, index[member])
+    alpha = float(np.median(values)) if len(chosen) > 1 else alpha
+    low, high, how = _interval_at(statistics, index[member], ci) if np.isfinite(alpha) else (np.nan, np.nan, "none")
+    return dict(alpha=alpha, ci_low=low, ci_high=high, ci_method=how, k1=member, n_blocks=count)
+
+
+def normality_from_statistics(statistics: dict, test: str):
+    """Gaussianity test of the pooled entries from their power sums (``sgnoise.tail.normality_from_moments``)."""
+    n = int(statistics["n_used"])
+    if test == "none" or n < 8:
+        return np.nan, np.nan
+    s1, s2, s3, s4 = (float(v) / n for v in statistics["power_sums"])
+    mean = s1
+    m2 = s2 - mean ** 2
+    m3 = s3 - 3 * mean * s2 + 2 * mean ** 3
+    m4 = s4 - 4 * mean * s3 + 6 * mean ** 2 * s2 - 3 * mean ** 4
+    return tail.normality_from_moments(n, m2, m3, m4, test)
