@@ -3,7 +3,10 @@
 FCN 784-512-512-512-10 on mnist5k at b = 100, one process:
 (a) time to compute all K = 40 mini-batch gradients into the K × P noise matrix, divided by the
     time of one training epoch (40 SGD steps, same model and batch size); also the same ratio for
-    a plain loop that stacks per-batch gradients with torch.cat (the baseline design);
+    a plain loop that stacks per-batch gradients with torch.cat (the baseline design), and for the
+    noise pass of the workflow (sgnoise.noise.measure_noise: 5 000 stored columns plus the paper's
+    pooled estimate over all P coordinates streamed at the default K1 grid), with the K × P matrix
+    held and with it recomputed row by row (noise.matrix_memory_mb too small to hold it);
 (b) HDF5 write throughput of that matrix through NoiseDumpWriter, uncompressed, and with gzip.
 Run: python benchmarks/bench_noise.py  (writes benchmarks/results/bench_noise.json)
 """
@@ -24,7 +27,8 @@ import torch
 from sgnoise.data import prepare_mnist5k
 from sgnoise.losses import cross_entropy
 from sgnoise.models import FCN, parameter_layout
-from sgnoise.noise import gradient_noise
+from sgnoise.noise import gradient_noise, measure_noise, select_columns
+from sgnoise.pooled import DEFAULT_K1_GRID
 from sgnoise.store import NoiseDumpWriter
 
 REPEATS = 7
@@ -62,14 +66,26 @@ def main():
         matrix = torch.stack(rows)
         return matrix - matrix.mean(0)
 
-    epoch(), noise_pass(), naive_noise_pass()  # warm-up
-    t_epoch, t_noise, t_naive = timed_interleaved(REPEATS, epoch, noise_pass, naive_noise_pass)
+    columns = torch.from_numpy(select_columns(sum(p.numel() for p in model.parameters()), 5000, 0))
+    options = dict(k1_grid=list(DEFAULT_K1_GRID), zeros="exclude")
+
+    def streamed_pass():
+        measure_noise(model, cross_entropy, x, y, b, columns, pooled=options)
+
+    def recomputed_pass():
+        measure_noise(model, cross_entropy, x, y, b, columns, pooled=options, matrix_memory_mb=1)
+
+    epoch(), noise_pass(), naive_noise_pass(), streamed_pass(), recomputed_pass()  # warm-up
+    t_epoch, t_noise, t_naive, t_streamed, t_recomputed = timed_interleaved(
+        REPEATS, epoch, noise_pass, naive_noise_pass, streamed_pass, recomputed_pass)
     noise, full = gradient_noise(model, cross_entropy, x, y, b)
     matrix = noise.numpy()
     layout = parameter_layout(model)
     columns = np.arange(matrix.shape[1])
     results = dict(threads=threads, K=matrix.shape[0], P=matrix.shape[1], epoch_s=t_epoch, noise_pass_s=t_noise,
-                   naive_noise_pass_s=t_naive, noise_over_epoch=t_noise / t_epoch, naive_over_epoch=t_naive / t_epoch)
+                   naive_noise_pass_s=t_naive, noise_over_epoch=t_noise / t_epoch, naive_over_epoch=t_naive / t_epoch,
+                   streamed_pass_s=t_streamed, streamed_over_epoch=t_streamed / t_epoch,
+                   recomputed_pass_s=t_recomputed, recomputed_over_epoch=t_recomputed / t_epoch)
     with tempfile.TemporaryDirectory() as tmp:
         def write(compression=None):
             path = Path(tmp) / "noise.h5"

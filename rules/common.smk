@@ -56,6 +56,20 @@ validate_section("alpha", "../schemas/alpha.schema.yaml")
 validate_section("sde", "../schemas/sde.schema.yaml")
 
 
+def check_k1_policy(alpha, noise):
+    """The pooled view's K1 (alpha.k1) must be measured in the noise pass (noise.pooled_k1_grid)."""
+    policy, measured = alpha["k1"]["policy"], set(noise["pooled_k1_grid"])
+    wanted = {"reference": set(), "fixed": {alpha["k1"]["fixed"]}, "median": set(alpha["k1"]["grid"])}[policy]
+    if "pooled" in alpha["views"] and not wanted <= measured:
+        raise ConfigError(
+            f"config alpha.k1 (policy {policy}) needs K1 {sorted(wanted - measured)}, which noise.pooled_k1_grid "
+            f"does not measure ({sorted(measured)}); add them there"
+        )
+
+
+check_k1_policy(config["alpha"], config["noise"])
+
+
 wildcard_constraints:
     run=r"[^/]+/[^/]+/[^/]+/[^/]+/s\d+",
     dataset=r"[a-z0-9]+",
@@ -73,6 +87,7 @@ RUN_FIGURES = [
     "coordinate_distribution",
     "alpha_views",
     "per_parameter_alpha",
+    "alpha_vs_k1",
 ]
 STANDALONE_FIGURES = ["estimator_validation"]
 SDE_FIGURES = [

@@ -92,3 +92,18 @@ def test_divergence_can_fail_and_leaves_nothing(tmp_path):
     with pytest.raises(FloatingPointError, match="diverged"):
         run(tmp_path, "f", lr=1e5, loss="hinge", on_divergence="fail")
     assert not (tmp_path / "f").exists() or list((tmp_path / "f").iterdir()) == []
+
+
+def test_status_flags_a_run_that_did_not_learn(tmp_path):
+    """A learning rate of 1e-7 leaves the accuracy where the initialisation put it: not learned; the
+    default one learns. (Three classes: chance 1/3, margin 0.05.)"""
+    from sgnoise.train import learned_status
+    _, frozen = run(tmp_path, "frozen", lr=1e-7, iterations=60, checkpoints=[0, 60])
+    _, trained = run(tmp_path, "trained", lr=0.5, iterations=60, checkpoints=[0, 60])
+    status = json.loads((tmp_path / "frozen" / "status.json").read_text())
+    assert status["learned"] is False and status["chance_accuracy"] == pytest.approx(1 / 3)
+    assert json.loads((tmp_path / "trained" / "status.json").read_text())["learned"] is True
+    rows = [dict(train_accuracy=0.9)]
+    assert learned_status(rows, {"status": "diverged"}, 10)["learned"] is False
+    assert learned_status([dict(train_accuracy=0.14)], {"status": "ok"}, 10)["learned"] is False
+    assert learned_status([dict(train_accuracy=0.16)], {"status": "ok"}, 10)["learned"] is True

@@ -379,6 +379,7 @@ class _Bundle:
 
     def __init__(self, specs, data, out_paths, state_dirs, device, matrix_memory_mb=1024.0):
         self.first, self.device, self.matrix_memory_mb = specs[0], device, matrix_memory_mb
+        self.num_classes = data["num_classes"]
         self.train_x, self.train_y = data["train_x"].to(device).flatten(1), data["train_y"].to(device)
         self.test_x, self.test_y = data["test_x"].to(device).flatten(1), data["test_y"].to(device)
         self.batches_per_epoch = len(self.train_x) // self.first.batch_size
@@ -550,7 +551,7 @@ class _Bundle:
                 member.dump.abort()
             else:
                 write_run_outputs(member.dump, member.paths["metrics"], member.paths["status"], member.rows,
-                                  dict(member.status))
+                                  dict(member.status), self.num_classes)
 
 
 @contextlib.contextmanager

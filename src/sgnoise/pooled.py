@@ -40,13 +40,39 @@ def reference_block_length(n_used: int) -> int:
     return tail.block_lengths(int(n_used), "reference")[0]
 
 
+class _Numpy:
+    """Array operations of the stream on CPU (numpy: several times faster than torch's CPU kernels for
+    masked selection, float64 logs and cumulative sums)."""
+
+    @staticmethod
+    def float64(row):
+        return np.asarray(row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else row, dtype=np.float64).reshape(-1)
+
+    log, cumsum, concatenate, dot = np.log, staticmethod(np.cumsum), staticmethod(np.concatenate), staticmethod(np.dot)
+
+
+class _Torch:
+    """The same operations on the rows' CUDA device."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def float64(self, row):
+        return row.reshape(-1).to(self.device, torch.float64)
+
+    log, dot = staticmethod(torch.log), staticmethod(torch.dot)
+    cumsum = staticmethod(lambda a: torch.cumsum(a, 0))
+    concatenate = staticmethod(torch.cat)
+
+
 class PooledStream:
     """Streaming sufficient statistics of the Mohammadi estimator over the flattened noise matrix.
 
-    ``update(row)`` takes the noise rows in order (1-D tensors, any float dtype, any device);
-    ``result()`` returns numpy arrays (see :data:`STATISTICS`). Blocks that would extend past the
-    last entry are incomplete and never counted (the trailing N mod K1 entries are dropped, as the
-    follow-up work's port does; the reference K1 divides N, so there are none).
+    ``update(row)`` takes the noise rows in order (1-D tensors or arrays, any float dtype);
+    ``result()`` returns numpy arrays (see :data:`STATISTICS`). On a CUDA ``device`` the work is
+    done there with torch, else with numpy. Blocks that would extend past the last entry are
+    incomplete and never counted (the trailing N mod K1 entries are dropped, as the follow-up
+    work's port does; the reference K1 divides N, so there are none).
     """
 
     def __init__(self, k1_values, n_rows: int, zeros: str = "exclude", device="cpu"):
@@ -55,40 +81,42 @@ class PooledStream:
         self.k1 = sorted({int(k) for k in k1_values})
         if not self.k1 or self.k1[0] < 2:
             raise ValueError(f"block lengths must be integers >= 2, got {list(k1_values)}")
-        self.zeros, self.n_rows, self.device = zeros, int(n_rows), torch.device(device)
+        self.zeros, self.n_rows = zeros, int(n_rows)
+        device = torch.device(device)
+        self.ops = _Torch(device) if device.type == "cuda" else _Numpy()
         g = len(self.k1)
-        options = dict(dtype=torch.float64, device=self.device)
         self.carry_sum = [0.0] * g  # sum of x and of log|x| over the open block's entries so far
         self.carry_log = [0.0] * g
         self.carry_length = [0] * g
-        self.sums = torch.zeros(g, 2, **options)  # Σ d, Σ d² per K1
-        self.count = torch.zeros(g, dtype=torch.int64, device=self.device)
-        self.row_sum_d = torch.zeros(g, self.n_rows, **options)
-        self.row_count = torch.zeros(g, self.n_rows, dtype=torch.int64, device=self.device)
-        self.power_sums = torch.zeros(4, **options)
+        self.sums = np.zeros((g, 2))  # Σ d, Σ d² per K1
+        self.count = np.zeros(g, dtype=np.int64)
+        self.row_sum_d = np.zeros((g, self.n_rows))
+        self.row_count = np.zeros((g, self.n_rows), dtype=np.int64)
+        self.power_sums = np.zeros(4)
         self.row = 0
         self.n_entries = 0
         self.n_used = 0
 
-    def update(self, row: torch.Tensor) -> None:
+    def update(self, row) -> None:
         if self.row >= self.n_rows:
             raise ValueError(f"more than the announced {self.n_rows} rows")
-        x = row.reshape(-1).to(self.device, torch.float64)
-        self.n_entries += x.numel()
+        x = self.ops.float64(row)
+        self.n_entries += int(x.shape[0])
         if self.zeros == "exclude":
             x = x[x != 0]
-        length = x.numel()
+        length = int(x.shape[0])
         self.n_used += length
         if length:
             self._blocks(x, length)
         self.row += 1
 
     def _blocks(self, x, length):
-        magnitude = x.abs()
-        logs = torch.log(magnitude) if self.zeros == "exclude" else torch.log(magnitude + EPS)
+        ops = self.ops
+        magnitude = abs(x)
+        logs = ops.log(magnitude) if self.zeros == "exclude" else ops.log(magnitude + EPS)
         squared = x * x
-        self.power_sums += torch.stack([x.sum(), squared.sum(), (squared * x).sum(), (squared * squared).sum()])
-        cum_x, cum_log = torch.cumsum(x, 0), torch.cumsum(logs, 0)
+        self.power_sums += [float(x.sum()), float(squared.sum()), float(ops.dot(squared, x)), float(ops.dot(squared, squared))]
+        cum_x, cum_log = ops.cumsum(x), ops.cumsum(logs)
         total_x, total_log = float(cum_x[-1]), float(cum_log[-1])
         for g, k in enumerate(self.k1):
             first = k - self.carry_length[g]  # 1-based position in this row of the open block's end
@@ -97,33 +125,31 @@ class PooledStream:
                 self.carry_log[g] += total_log
                 self.carry_length[g] += length
                 continue
-            ends = torch.arange(first - 1, length, k, device=self.device)
-            at_x, at_log = cum_x[ends], cum_log[ends]
-            block_x = torch.cat([at_x[:1] + self.carry_sum[g], at_x[1:] - at_x[:-1]])
-            block_log = torch.cat([at_log[:1] + self.carry_log[g], at_log[1:] - at_log[:-1]])
-            last = int(ends[-1])
+            at_x, at_log = cum_x[first - 1::k], cum_log[first - 1::k]  # cumulative sums at the block ends
+            block_x = ops.concatenate([at_x[:1] + self.carry_sum[g], at_x[1:] - at_x[:-1]])
+            block_log = ops.concatenate([at_log[:1] + self.carry_log[g], at_log[1:] - at_log[:-1]])
+            n_blocks = int(at_x.shape[0])
             self.carry_sum[g] = total_x - float(at_x[-1])
             self.carry_log[g] = total_log - float(at_log[-1])
-            self.carry_length[g] = length - 1 - last
-            size = block_x.abs()
+            self.carry_length[g] = length - first - k * (n_blocks - 1)
+            size = abs(block_x)
             if self.zeros == "exclude":
-                keep = size != 0
-                d = torch.log(size[keep]) - block_log[keep] / k
+                if float(size.min()) == 0:  # a block summing to exactly 0 has no log: dropped
+                    keep = size != 0
+                    size, block_log = size[keep], block_log[keep]
+                d = ops.log(size) - block_log / k
             else:
-                d = torch.log(size + EPS) - block_log / k
-            total = d.sum()
-            self.sums[g, 0] += total
-            self.sums[g, 1] += (d * d).sum()
-            self.count[g] += d.numel()
+                d = ops.log(size + EPS) - block_log / k
+            total, count = float(d.sum()), int(d.shape[0])
+            self.sums[g] += [total, float(ops.dot(d, d))]
+            self.count[g] += count
             self.row_sum_d[g, self.row] += total
-            self.row_count[g, self.row] += d.numel()
+            self.row_count[g, self.row] += count
 
     def result(self) -> dict:
-        sums = self.sums.cpu().numpy()
-        return dict(k1=np.array(self.k1, dtype=np.int64), sum_d=sums[:, 0].copy(), sum_d2=sums[:, 1].copy(),
-                    count=self.count.cpu().numpy(), row_sum_d=self.row_sum_d.cpu().numpy(),
-                    row_count=self.row_count.cpu().numpy(), n_entries=np.int64(self.n_entries),
-                    n_used=np.int64(self.n_used), power_sums=self.power_sums.cpu().numpy())
+        return dict(k1=np.array(self.k1, dtype=np.int64), sum_d=self.sums[:, 0].copy(), sum_d2=self.sums[:, 1].copy(),
+                    count=self.count.copy(), row_sum_d=self.row_sum_d.copy(), row_count=self.row_count.copy(),
+                    n_entries=np.int64(self.n_entries), n_used=np.int64(self.n_used), power_sums=self.power_sums.copy())
 
 
 def merge_statistics(first: dict, second: dict) -> dict:

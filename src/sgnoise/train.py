@@ -170,7 +170,7 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
             checkpoints.abort()
             raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
                                      "noise not finite); lower the learning rate or set train.on_divergence: record")
-        write_run_outputs(checkpoints, metrics_path, status_path, rows, status)
+        write_run_outputs(checkpoints, metrics_path, status_path, rows, status, data["num_classes"])
         if state_root is not None:
             state_dir.remove()
     return status
@@ -215,10 +215,28 @@ class RunCheckpoints:
         self.writer.abort()
 
 
-def write_run_outputs(checkpoints: RunCheckpoints, metrics_path, status_path, rows: list, status: dict) -> None:
+LEARNED_MARGIN = 0.05  # status.json's "learned": final training accuracy above chance + this
+
+
+def learned_status(rows: list, status: dict, num_classes: int, margin: float = LEARNED_MARGIN) -> dict:
+    """Whether a run learned: it did not diverge and its final training accuracy (last checkpoint with
+    one) exceeds chance, 1/classes, by more than ``margin``. The study tables recompute this from
+    metrics.csv with ``figures.learned_margin``."""
+    accuracies = [row["train_accuracy"] for row in rows if math.isfinite(row.get("train_accuracy", math.nan))]
+    final = accuracies[-1] if accuracies else math.nan
+    chance = 1.0 / num_classes
+    learned = status["status"] == "ok" and math.isfinite(final) and final > chance + margin
+    return dict(learned=bool(learned), final_train_accuracy=final if math.isfinite(final) else None,
+                chance_accuracy=chance, learned_margin=margin)
+
+
+def write_run_outputs(checkpoints: RunCheckpoints, metrics_path, status_path, rows: list, status: dict,
+                      num_classes: int | None = None) -> None:
     """A finished run's outputs, each written atomically: the noise dump (:meth:`RunCheckpoints.complete`;
     the status goes into its attributes), the metrics rows as CSV (every METRIC_COLUMNS column) and
-    the status as JSON."""
+    the status as JSON (with :func:`learned_status` when ``num_classes`` is given)."""
+    if num_classes is not None:
+        status.update(learned_status(rows, status, num_classes))
     checkpoints.complete(status["status"])
     metrics = pd.DataFrame(rows)
     for column in METRIC_COLUMNS:
