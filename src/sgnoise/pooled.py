@@ -48,7 +48,15 @@ class _Numpy:
     def float64(row):
         return np.asarray(row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else row, dtype=np.float64).reshape(-1)
 
-    log, cumsum, concatenate, dot = np.log, staticmethod(np.cumsum), staticmethod(np.concatenate), staticmethod(np.dot)
+    log, cumsum, dot = np.log, staticmethod(np.cumsum), staticmethod(np.dot)
+
+    @staticmethod
+    def differences(at, carry):
+        """[at_0 + carry, at_1 − at_0, …]: block sums from cumulative sums at the block ends."""
+        out = np.empty(at.shape[0])
+        out[0] = at[0] + carry
+        np.subtract(at[1:], at[:-1], out=out[1:])
+        return out
 
 
 class _Torch:
@@ -62,7 +70,7 @@ class _Torch:
 
     log, dot = staticmethod(torch.log), staticmethod(torch.dot)
     cumsum = staticmethod(lambda a: torch.cumsum(a, 0))
-    concatenate = staticmethod(torch.cat)
+    differences = staticmethod(lambda at, carry: torch.cat([at[:1] + carry, at[1:] - at[:-1]]))
 
 
 class PooledStream:
@@ -126,21 +134,19 @@ class PooledStream:
                 self.carry_length[g] += length
                 continue
             at_x, at_log = cum_x[first - 1::k], cum_log[first - 1::k]  # cumulative sums at the block ends
-            block_x = ops.concatenate([at_x[:1] + self.carry_sum[g], at_x[1:] - at_x[:-1]])
-            block_log = ops.concatenate([at_log[:1] + self.carry_log[g], at_log[1:] - at_log[:-1]])
+            block_x, block_log = ops.differences(at_x, self.carry_sum[g]), ops.differences(at_log, self.carry_log[g])
             n_blocks = int(at_x.shape[0])
             self.carry_sum[g] = total_x - float(at_x[-1])
             self.carry_log[g] = total_log - float(at_log[-1])
             self.carry_length[g] = length - first - k * (n_blocks - 1)
             size = abs(block_x)
-            if self.zeros == "exclude":
-                if float(size.min()) == 0:  # a block summing to exactly 0 has no log: dropped
-                    keep = size != 0
-                    size, block_log = size[keep], block_log[keep]
-                d = ops.log(size) - block_log / k
-            else:
-                d = ops.log(size + EPS) - block_log / k
-            total, count = float(d.sum()), int(d.shape[0])
+            d = (ops.log(size) if self.zeros == "exclude" else ops.log(size + EPS)) - block_log / k
+            total = float(d.sum())
+            if not math.isfinite(total):  # a block summing to exactly 0 has no log: dropped
+                keep = size != 0
+                d = ops.log(size[keep]) - block_log[keep] / k
+                total = float(d.sum())
+            count = int(d.shape[0])
             self.sums[g] += [total, float(ops.dot(d, d))]
             self.count[g] += count
             self.row_sum_d[g, self.row] += total
