@@ -98,8 +98,8 @@ SDE_FIGURES = [
     "sde_levy_paths",
     "sde_discrete_exit",
 ]
-MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale"], "vgg": ["variant", "width", "batch_norm"]}
-MODEL_DEFAULTS = {"vgg": {"width": 64, "batch_norm": False}}
+MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale", "init"], "vgg": ["variant", "width", "batch_norm"]}
+MODEL_DEFAULTS = {"alexnet": {"init": "default"}, "vgg": {"width": 64, "batch_norm": False}}
 GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed"]
 
 

@@ -48,7 +48,12 @@ class _Numpy:
     def float64(row):
         return np.asarray(row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else row, dtype=np.float64).reshape(-1)
 
-    log, cumsum, dot = np.log, staticmethod(np.cumsum), staticmethod(np.dot)
+    cumsum, dot = staticmethod(np.cumsum), staticmethod(np.dot)
+
+    @staticmethod
+    def log(a):
+        with np.errstate(divide="ignore"):  # log 0 = −inf marks a zero-sum block, dropped by the caller
+            return np.log(a)
 
     @staticmethod
     def differences(at, carry):

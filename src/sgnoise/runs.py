@@ -14,7 +14,7 @@ def model_tag(spec: dict) -> str:
     if name == "fcn":
         return f"fcn-d{spec['depth']}-w{spec['width']}"
     if name == "alexnet":
-        return f"alexnet-c{spec['scale']}"
+        return f"alexnet-c{spec['scale']}" + ("-kaiming" if spec.get("init", "default") == "kaiming" else "")
     if name == "vgg":
         return f"vgg{spec['variant']}-w{spec.get('width', 64)}" + ("-bn" if spec.get("batch_norm") else "")
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
