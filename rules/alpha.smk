@@ -22,16 +22,19 @@ rule tables:
         per_parameter=run_files("alpha_per_parameter.csv"),
         metrics=run_files("metrics.csv"),
         status=run_files("status.json"),
+        alpha_k1=run_files("alpha_k1.csv"),
     output:
         alpha="results/tables/alpha.csv",
         per_parameter="results/tables/alpha_per_parameter.csv",
         metrics="results/tables/metrics.csv",
         runs="results/tables/runs.csv",
         phases="results/tables/phase_changes.csv",
+        alpha_k1="results/tables/alpha_k1.csv",
     params:
         runs=RUNS,
         method=config["figures"]["method"],
         phase_min_jump=config["figures"]["phase_min_jump"],
+        learned_margin=config["figures"]["learned_margin"],
     log:
         "logs/tables.log",
     conda:

@@ -1,4 +1,5 @@
 # One named rule per figure; each reads tidy tables and calls one function of sgnoise.plots.
+# α figures draw runs that did not learn (tables' `learned` column, figures.learned_margin) apart.
 
 
 rule alpha_vs_width:
@@ -10,7 +11,7 @@ rule alpha_vs_width:
         png=report("results/figures/alpha_vs_width.png", caption="../report/alpha_vs_width.rst", category="Tail index across the grid"),
     params:
         function="training.alpha_vs_width",
-        options={"method": config["figures"]["method"]},
+        options={"method": config["figures"]["method"], "learned_margin": config["figures"]["learned_margin"]},
     log:
         "logs/figures/alpha_vs_width.log",
     conda:
@@ -27,7 +28,7 @@ rule alpha_vs_depth:
         png=report("results/figures/alpha_vs_depth.png", caption="../report/alpha_vs_depth.rst", category="Tail index across the grid"),
     params:
         function="grid.alpha_vs_depth",
-        options={"method": config["figures"]["method"]},
+        options={"method": config["figures"]["method"], "learned_margin": config["figures"]["learned_margin"]},
     log:
         "logs/figures/alpha_vs_depth.log",
     conda:
@@ -48,7 +49,7 @@ rule alpha_vs_batch_size:
         ),
     params:
         function="grid.alpha_vs_batch_size",
-        options={"method": config["figures"]["method"]},
+        options={"method": config["figures"]["method"], "learned_margin": config["figures"]["learned_margin"]},
     log:
         "logs/figures/alpha_vs_batch_size.log",
     conda:
@@ -65,7 +66,7 @@ rule alpha_vs_scale:
         png=report("results/figures/alpha_vs_scale.png", caption="../report/alpha_vs_scale.rst", category="Tail index across the grid"),
     params:
         function="grid.alpha_vs_scale",
-        options={"method": config["figures"]["method"]},
+        options={"method": config["figures"]["method"], "learned_margin": config["figures"]["learned_margin"]},
     log:
         "logs/figures/alpha_vs_scale.log",
     conda:
@@ -89,7 +90,7 @@ rule alpha_over_iterations:
         ),
     params:
         function="training.alpha_over_iterations",
-        options={"method": config["figures"]["method"]},
+        options={"method": config["figures"]["method"], "learned_margin": config["figures"]["learned_margin"]},
     log:
         "logs/figures/alpha_over_iterations.log",
     conda:
@@ -135,6 +136,24 @@ rule coordinate_distribution:
         options={},
     log:
         "logs/figures/coordinate_distribution.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule alpha_vs_k1:
+    input:
+        alpha_k1="results/tables/alpha_k1.csv",
+        runs="results/tables/runs.csv",
+    output:
+        pdf="results/figures/alpha_vs_k1.pdf",
+        png=report("results/figures/alpha_vs_k1.png", caption="../report/alpha_vs_k1.rst", category="Tail index"),
+    params:
+        function="tail.alpha_vs_k1",
+        options={"example_runs": config["figures"]["example_runs"], "learned_margin": config["figures"]["learned_margin"]},
+    log:
+        "logs/figures/alpha_vs_k1.log",
     conda:
         "../envs/analysis.yaml"
     script:

@@ -4,9 +4,13 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
 from sgnoise.phases import phase_change_table
-from sgnoise.tables import concat_run_tables, first_and_last_checkpoint, runs_table
+from sgnoise.tables import (concat_run_tables, first_and_last_checkpoint, last_checkpoint, learned_flags, runs_table,
+                            with_learned_flags)
 
 runs = runs_table(snakemake.params.runs, snakemake.input.status)
+# learned: recomputed from metrics.csv with figures.learned_margin (not status.json's value from training time)
+metrics = concat_run_tables(snakemake.input.metrics, runs)
+runs = with_learned_flags(runs, learned_flags(metrics, runs, snakemake.params.learned_margin))
 write_csv_atomic(runs, snakemake.output.runs)
 alpha = concat_run_tables(snakemake.input.alpha, runs)
 write_csv_atomic(alpha, snakemake.output.alpha)
@@ -16,3 +20,8 @@ write_csv_atomic(concat_run_tables(snakemake.input.metrics, runs), snakemake.out
 # per-coordinate α: M rows per checkpoint and run; the study table keeps each run's first and last checkpoint
 per_parameter = first_and_last_checkpoint(concat_run_tables(snakemake.input.per_parameter, runs))
 write_csv_atomic(per_parameter, snakemake.output.per_parameter, float_format="%.6g")
+# pooled α at every measured K1: the study table keeps each run's last checkpoint
+write_csv_atomic(last_checkpoint(concat_run_tables(snakemake.input.alpha_k1, runs)), snakemake.output.alpha_k1)
+not_learned = runs.loc[runs["learned"].eq(False).fillna(False), "run"].tolist()
+print(f"{len(runs)} runs, {len(not_learned)} did not learn (margin {snakemake.params.learned_margin}): "
+      + ", ".join(not_learned), file=sys.stderr)

@@ -115,6 +115,10 @@ def test_alpha_views_figure(alpha_tables, tmp_path):
     fig = tail_plots.alpha_views_figure(alpha_tables[0], method="hill")
     assert len(_visible_axes(fig)) == 3
     labels = fig.axes[0].get_legend_handles_labels()[1]
+    # the streamed all-P pooled view is Mohammadi's only; Hill's pooled estimate is the stored columns'
+    shown = [v for v in tail_plots.VIEW_ORDER if v != "pooled"]
+    assert labels == [tail_plots.VIEW_LABELS[v] for v in shown]
+    labels = tail_plots.alpha_views_figure(alpha_tables[0], method="mohammadi").axes[0].get_legend_handles_labels()[1]
     assert labels == [tail_plots.VIEW_LABELS[v] for v in tail_plots.VIEW_ORDER]
     save_figure(fig, [tmp_path / "views.png"])
     assert (tmp_path / "views.png").stat().st_size > 0

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from sgnoise.data import dataset_info
+
 RUN_COLUMNS = ["run", "dataset", "model", "depth", "width", "scale", "variant", "loss", "batch_size", "lr",
-               "iterations", "seed", "status", "diverged_at"]
+               "iterations", "seed", "status", "diverged_at", "learned", "final_train_accuracy", "chance_accuracy"]
+# run columns kept in runs.csv only, not repeated on every row of the other study tables
+RUNS_ONLY_COLUMNS = ("final_train_accuracy", "chance_accuracy")
+LEARNED_COLUMNS = ["run", "final_train_accuracy", "chance_accuracy", "learned"]
 
 
 def unestimated_alpha_table(iterations, methods, views, columns) -> pd.DataFrame:
@@ -46,6 +52,52 @@ def runs_table(runs: dict, status_paths) -> pd.DataFrame:
                          [c for c in frame.columns if c not in RUN_COLUMNS])
 
 
+def learned_flags(metrics: pd.DataFrame, runs: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Whether each run of ``runs`` learned, from the concatenated metrics table (``run``,
+    ``iteration``, ``train_accuracy``): one row per run with ``final_train_accuracy`` (the last row,
+    in iteration order, with a finite training accuracy), ``chance_accuracy`` (1 / the dataset's
+    number of classes, :func:`sgnoise.data.dataset_info`) and ``learned`` (nullable boolean):
+    True iff the run did not diverge and its final training accuracy exceeds chance by more than
+    ``margin``; False for a diverged run; NA for a run with no finite training accuracy in
+    ``metrics`` (metrics missing). Does not read status.json's own ``learned`` (written at
+    training time with the margin of that time)."""
+    if not 0 <= margin <= 1:
+        raise ValueError(f"learned margin must be in [0, 1], got {margin}")
+    finals = {}
+    if len(metrics) and {"run", "train_accuracy"} <= set(metrics.columns):
+        rows = metrics[["run", "train_accuracy"] + (["iteration"] if "iteration" in metrics.columns else [])].copy()
+        rows["train_accuracy"] = pd.to_numeric(rows["train_accuracy"], errors="coerce")
+        rows = rows[np.isfinite(rows["train_accuracy"])]
+        if "iteration" in rows.columns:
+            rows = rows.sort_values("iteration", kind="stable")
+        finals = rows.groupby("run", sort=False)["train_accuracy"].last().to_dict()
+    records = []
+    for run in runs.itertuples(index=False):
+        chance = 1.0 / dataset_info(run.dataset).num_classes
+        final = finals.get(run.run, np.nan)
+        if getattr(run, "status", "ok") == "diverged":
+            learned = False
+        elif np.isfinite(final):
+            learned = bool(final > chance + margin)
+        else:
+            learned = pd.NA
+        records.append(dict(run=run.run, final_train_accuracy=final, chance_accuracy=chance, learned=learned))
+    flags = pd.DataFrame(records, columns=LEARNED_COLUMNS)
+    flags["final_train_accuracy"] = flags["final_train_accuracy"].astype(float)
+    flags["chance_accuracy"] = flags["chance_accuracy"].astype(float)
+    flags["learned"] = flags["learned"].astype("boolean")
+    return flags
+
+
+def with_learned_flags(runs: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` (from :func:`runs_table`) with the columns of :func:`learned_flags` (replacing any of
+    the same name), in ``RUN_COLUMNS`` order."""
+    frame = runs.drop(columns=[c for c in LEARNED_COLUMNS[1:] if c in runs.columns]).merge(flags, on="run", how="left")
+    frame["learned"] = frame["learned"].astype("boolean")
+    return frame.reindex(columns=[c for c in RUN_COLUMNS if c in frame.columns] +
+                         [c for c in frame.columns if c not in RUN_COLUMNS])
+
+
 def run_of_path(path) -> str:
     return str(Path(path).parent).split("results/runs/", 1)[-1]
 
@@ -60,8 +112,17 @@ def concat_run_tables(paths, runs: pd.DataFrame) -> pd.DataFrame:
     if not frames:
         return runs.iloc[0:0]
     table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-    run_columns = [c for c in runs.columns if c not in ("status", "diverged_at") or c not in table.columns]
+    run_columns = [c for c in runs.columns if (c not in ("status", "diverged_at") or c not in table.columns)
+                   and c not in RUNS_ONLY_COLUMNS]
     return runs[run_columns].merge(table, on="run", how="right")
+
+
+def last_checkpoint(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows at each run's last checkpoint (``iteration`` column)."""
+    if table.empty:
+        return table
+    keep = table["iteration"] == table.groupby("run")["iteration"].transform("max")
+    return table[keep].reset_index(drop=True)
 
 
 def first_and_last_checkpoint(table: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats
 
-from sgnoise.plots.common import set_style
+from sgnoise.plots.common import alpha_line_panels, family_label, set_style
 from sgnoise.stable import sample_sas
 from sgnoise.plots.training import final_checkpoint_rows
 
@@ -21,62 +21,64 @@ def _empty(message: str):
     return fig
 
 
-def _line_grid(data, x, hue, panel, xlabel, method, log_x=True):
-    grid = sns.relplot(data=data, x=x, y="alpha", hue=hue, col=panel, kind="line", marker="o", errorbar="sd",
-                       palette="viridis", height=3.2, aspect=1.1, col_wrap=min(3, data[panel].nunique()))
-    for ax in grid.axes.flat:
-        if log_x:
-            ax.set_xscale("log", base=2)
-        ax.axhline(2.0, color="grey", lw=0.8, ls=":")
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels(xlabel, f"α̂ ({method}, pooled, last checkpoint)")
-    return grid.figure
+def _line_grid(data, x, hue, panel, xlabel, method, log_x=True, learned_margin=None):
+    return alpha_line_panels(data, x, hue, panel, xlabel, f"α̂ ({method}, pooled, last checkpoint)", log_x=log_x,
+                             learned_margin=learned_margin)
 
 
-def alpha_vs_depth(alpha: pd.DataFrame, method: str = "mohammadi"):
-    """α̂ at the end of training against FCN depth, one line per width (paper Figs. 3–4 kind)."""
+def alpha_vs_depth(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
+    """α̂ at the end of training against FCN depth, one line per width (paper Figs. 3–4 kind). Runs
+    that did not learn (``learned`` False) are drawn apart (hollow grey, dashed)."""
     set_style()
     data = final_checkpoint_rows(alpha, method)
-    data = data[data["model"] == "fcn"].copy()
+    data = data[(data["model"] == "fcn") & data["alpha"].notna()].copy()
     if data.empty or data["depth"].nunique() < 2:
         return _empty("no FCN depth sweep in this study")
     data["depth"], data["width"] = data["depth"].astype(int), data["width"].astype(int)
     data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
-    return _line_grid(data, "depth", "width", "panel", "depth (Linear layers)", method, log_x=False)
+    return _line_grid(data, "depth", "width", "panel", "depth (Linear layers)", method, log_x=False,
+                      learned_margin=learned_margin)
 
 
 def batch_size_sweeps(alpha: pd.DataFrame, method: str) -> pd.DataFrame:
     """Final-checkpoint rows of the configurations (all keys but batch size) run at ≥ 2 batch sizes."""
-    data = final_checkpoint_rows(alpha, method).copy()
-    keys = [k for k in ["dataset", "model", "depth", "width", "scale", "variant", "loss", "lr", "seed"] if k in data]
+    data = final_checkpoint_rows(alpha, method)
+    data = data[data["alpha"].notna()].copy()
+    keys = [k for k in ["dataset", "model", "depth", "width", "scale", "variant", "batch_norm", "init", "loss", "lr", "seed"]
+            if k in data]
     data["config"] = data[keys].apply(lambda column: column.map(str)).agg(" ".join, axis=1)
     counts = data.groupby("config")["batch_size"].nunique()
     return data[data["config"].isin(counts[counts >= 2].index)]
 
 
-def alpha_vs_batch_size(alpha: pd.DataFrame, method: str = "mohammadi"):
-    """α̂ at the end of training against the mini-batch size b (paper: b has little effect on α)."""
+def alpha_vs_batch_size(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
+    """α̂ at the end of training against the mini-batch size b (paper: b has little effect on α). Runs
+    that did not learn (``learned`` False) are drawn apart (hollow grey, dashed)."""
     set_style()
     data = batch_size_sweeps(alpha, method)
     if data.empty:
         return _empty("no batch-size sweep in this study")
-    data["architecture"] = data["model"].astype(str)
+    data["architecture"] = family_label(data)
     if "depth" in data:
         fcn = data["model"] == "fcn"
         data.loc[fcn, "architecture"] = ("fcn d" + data.loc[fcn, "depth"].astype("Int64").astype(str) + " w"
                                          + data.loc[fcn, "width"].astype("Int64").astype(str))
     if "scale" in data:
         cnn = data["model"] == "alexnet"
-        data.loc[cnn, "architecture"] = "alexnet c" + data.loc[cnn, "scale"].astype("Int64").astype(str)
+        data.loc[cnn, "architecture"] += " c" + data.loc[cnn, "scale"].astype("Int64").astype(str)
+    if "width" in data:
+        vgg = data["model"] == "vgg"
+        data.loc[vgg, "architecture"] += " w" + data.loc[vgg, "width"].astype("Int64").astype(str)
     data["panel"] = data["dataset"] + " · " + data["loss"]
-    return _line_grid(data, "batch_size", "architecture", "panel", "batch size b", method)
+    return _line_grid(data, "batch_size", "architecture", "panel", "batch size b", method, learned_margin=learned_margin)
 
 
-def alpha_vs_scale(alpha: pd.DataFrame, method: str = "mohammadi"):
-    """α̂ at the end of training of the CNNs against their size: AlexNet channel scale, VGG base width."""
+def alpha_vs_scale(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
+    """α̂ at the end of training of the CNNs against their size: AlexNet channel scale, VGG base width.
+    Runs that did not learn (``learned`` False) are drawn apart (hollow grey, dashed)."""
     set_style()
     data = final_checkpoint_rows(alpha, method)
-    data = data[data["model"].isin(["alexnet", "vgg"])].copy()
+    data = data[data["model"].isin(["alexnet", "vgg"]) & data["alpha"].notna()].copy()
     if data.empty:
         return _empty("no AlexNet or VGG runs in this study")
     size = pd.Series(np.nan, index=data.index)
@@ -85,12 +87,10 @@ def alpha_vs_scale(alpha: pd.DataFrame, method: str = "mohammadi"):
     if "width" in data:
         size = size.fillna(data["width"])
     data["size"] = size
-    data["architecture"] = data["model"].astype(str)
-    if "variant" in data:
-        vgg = data["model"] == "vgg"
-        data.loc[vgg, "architecture"] = "vgg" + data.loc[vgg, "variant"].astype("Int64").astype(str)
+    data["architecture"] = family_label(data)
     data["panel"] = data["dataset"] + " · " + data["loss"]
-    return _line_grid(data, "size", "architecture", "panel", "channel scale (AlexNet ch, VGG base width)", method)
+    return _line_grid(data, "size", "architecture", "panel", "channel scale (AlexNet ch, VGG base width)", method,
+                      learned_margin=learned_margin)
 
 
 def noise_norm_histogram(norms: pd.DataFrame):

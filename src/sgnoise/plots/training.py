@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from sgnoise.plots.common import set_style
+from sgnoise.plots.common import (alpha_line_panels, family_label, not_learned, not_learned_handle, not_learned_label,
+                                  plot_not_learned, set_style, with_learned)
 
 
 def final_checkpoint_rows(alpha: pd.DataFrame, method: str, view: str = "pooled") -> pd.DataFrame:
@@ -46,89 +47,105 @@ def _empty_figure(message: str, runs: pd.DataFrame):
     return fig
 
 
-def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi"):
-    """α̂ at the end of training against FCN width, one line per depth, one panel per dataset × loss.
+def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi",
+                   learned_margin: float | None = None):
+    """α̂ at the end of training against FCN width, one line per depth, one panel per dataset × loss ×
+    batch size (only the combinations that were run).
 
-    Seeds give the error bars (mean ± sd). Runs whose status is not "ok" (diverged) are left out
-    and named in a note under the figure."""
+    Seeds give the band (mean ± sd). Runs that did not learn (``learned`` False in ``alpha`` or
+    ``runs``) are drawn apart (hollow grey, dashed; sgnoise.plots.common). Runs whose status is not
+    "ok" (diverged) are left out and named in a note under the figure."""
     set_style()
-    data = final_checkpoint_rows(ok_runs_only(alpha, runs), method)
-    data = data[data["model"] == "fcn"].copy()
+    data = final_checkpoint_rows(with_learned(ok_runs_only(alpha, runs), runs), method)
+    data = data[(data["model"] == "fcn") & data["alpha"].notna()].copy()
     if data.empty:
         return _empty_figure("no FCN runs with α estimates", runs)
     data["depth"] = data["depth"].astype(int)
     data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
-    grid = sns.relplot(data=data, x="width", y="alpha", hue="depth", col="panel", kind="line", marker="o",
-                       errorbar="sd", palette="viridis", height=3.2, aspect=1.1, facet_kws=dict(sharey=True))
-    grid.set(xscale="log")
-    for ax in grid.axes.flat:
-        ax.set_xscale("log", base=2)
-        ax.axhline(2.0, color="grey", lw=0.8, ls=":")
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels("width", f"α̂ ({method}, pooled, last checkpoint)")
-    _note_missing(grid.figure, runs)
-    return grid.figure
+    fig = alpha_line_panels(data, "width", "depth", "panel", "width", f"α̂ ({method}, pooled, last checkpoint)",
+                            learned_margin=learned_margin, max_columns=4)
+    _note_missing(fig, runs)
+    return fig
 
 
 def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi",
-                          phases: pd.DataFrame | None = None):
+                          phases: pd.DataFrame | None = None, learned_margin: float | None = None):
     """α̂ (pooled) and train/test accuracy against iteration: rows loss × {α, accuracy}, columns model
-    (depth for FCNs), colour width (or scale). A triangle marks each run's detected phase change
-    (the lowest α̂ before its jump; ``phases`` from sgnoise.phases.phase_change_table). Runs whose
-    status is not "ok" (diverged) are left out and named in a note under the figure."""
+    (depth for FCNs), colour width (or scale); a pair of panels only for the (loss, model) combinations
+    that were run, none for the others. A triangle marks each run's detected phase change (the lowest
+    α̂ before its jump; ``phases`` from sgnoise.phases.phase_change_table). Runs that did not learn
+    (``learned`` False) are drawn apart: α̂ in hollow grey on a dashed grey line, accuracies in grey,
+    no phase-change mark. Runs whose status is not "ok" (diverged) are left out and named in a note
+    under the figure."""
     change = {} if phases is None else dict(zip(phases["run"], phases["phase_change_iteration"]))
     set_style()
-    alpha, metrics = ok_runs_only(alpha, runs), ok_runs_only(metrics, runs)
-    data = alpha[(alpha["method"] == method) & (alpha["view"] == "pooled")].copy()
+    alpha, metrics = ok_runs_only(with_learned(alpha, runs), runs), ok_runs_only(with_learned(metrics, runs), runs)
+    data = alpha[(alpha["method"] == method) & (alpha["view"] == "pooled") & alpha["alpha"].notna()].copy()
     if data.empty:
         return _empty_figure("no runs with α estimates", runs)
     metrics = metrics.copy()
     for frame in (data, metrics):
         frame["size"] = frame["width"] if "width" in frame else np.nan
-        frame["column"] = frame["dataset"] + " · " + frame["model"].astype(str)
+        frame["column"] = frame["dataset"] + " · " + family_label(frame)
         if "depth" in frame:
             is_fcn = frame["model"] == "fcn"
             frame.loc[is_fcn, "column"] = frame.loc[is_fcn, "column"] + " d" + frame.loc[is_fcn, "depth"].astype("Int64").astype(str)
         if "scale" in frame:
             frame["size"] = frame["size"].fillna(frame["scale"])
+    data["apart"], metrics["apart"] = not_learned(data), not_learned(metrics)
     losses = sorted(data["loss"].unique())
     columns = sorted(data["column"].unique())
-    fig, axes = plt.subplots(2 * len(losses), len(columns), figsize=(3.4 * len(columns), 2.6 * 2 * len(losses)),
-                             sharex=True, squeeze=False)
+    panels = sorted(set(zip(data["loss"], data["column"])), key=lambda p: (losses.index(p[0]), columns.index(p[1])))
+    fig = plt.figure(figsize=(3.4 * len(columns), 2.6 * 2 * len(losses)))
+    layout = fig.add_gridspec(2 * len(losses), len(columns))
     sizes = sorted(s for s in data["size"].dropna().unique())
     colours = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
-    for i, loss in enumerate(losses):
-        for j, column in enumerate(columns):
-            ax_alpha, ax_acc = axes[2 * i, j], axes[2 * i + 1, j]
-            for size in sizes:
-                sel = (data["loss"] == loss) & (data["column"] == column) & (data["size"] == size)
-                for _, run_rows in data[sel].groupby("run"):
-                    run_rows = run_rows.sort_values("iteration")
-                    ax_alpha.plot(run_rows["iteration"] + 1, run_rows["alpha"], "o-", ms=3, color=colours[size],
-                                  label=f"{size:g}")
-                    run = run_rows["run"].iloc[0]
-                    if pd.notna(change.get(run, np.nan)):
-                        at = run_rows[run_rows["iteration"] == change[run]]
-                        ax_alpha.plot(at["iteration"] + 1, at["alpha"] - 0.04, "^", ms=8, color=colours[size],
-                                      markeredgecolor="black", label="phase change")
-                msel = (metrics["loss"] == loss) & (metrics["column"] == column) & (metrics["size"] == size)
-                for _, run_rows in metrics[msel].groupby("run"):
-                    run_rows = run_rows.sort_values("iteration")
-                    ax_acc.plot(run_rows["iteration"] + 1, run_rows["train_accuracy"], "-", color=colours[size])
-                    ax_acc.plot(run_rows["iteration"] + 1, run_rows["test_accuracy"], "--", color=colours[size])
-            ax_alpha.set_title(f"{column} · {loss}", fontsize=9)
-            ax_alpha.axhline(2.0, color="grey", lw=0.8, ls=":")
-            ax_alpha.set_xscale("log")
-            ax_acc.set_ylim(0, 1.02)
-            if j == 0:
-                ax_alpha.set_ylabel("α̂ (pooled)")
-                ax_acc.set_ylabel("accuracy\n(— train, -- test)")
-    for ax in axes[-1]:
-        ax.set_xlabel("iteration + 1")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    if unique:
-        fig.legend(unique.values(), unique.keys(), title="width / scale", loc="upper right", bbox_to_anchor=(1.08, 0.98))
+    first = None
+    lowest = {column: max(losses.index(loss) for loss, c in panels if c == column) for column in columns}
+    leftmost = {loss: min(columns.index(column) for l, column in panels if l == loss) for loss in losses}
+    for loss, column in panels:
+        i, j = losses.index(loss), columns.index(column)
+        ax_alpha = fig.add_subplot(layout[2 * i, j], sharex=first)
+        first = first or ax_alpha
+        ax_acc = fig.add_subplot(layout[2 * i + 1, j], sharex=first)
+        for size in sizes:
+            sel = (data["loss"] == loss) & (data["column"] == column) & (data["size"] == size)
+            for run, run_rows in data[sel].groupby("run"):
+                run_rows = run_rows.sort_values("iteration")
+                if run_rows["apart"].any():
+                    plot_not_learned(ax_alpha, run_rows["iteration"] + 1, run_rows["alpha"], ms=3)
+                    continue
+                ax_alpha.plot(run_rows["iteration"] + 1, run_rows["alpha"], "o-", ms=3, color=colours[size],
+                              label=f"{size:g}")
+                if pd.notna(change.get(run, np.nan)):
+                    at = run_rows[run_rows["iteration"] == change[run]]
+                    ax_alpha.plot(at["iteration"] + 1, at["alpha"] - 0.04, "^", ms=8, color=colours[size],
+                                  markeredgecolor="black", label="phase change")
+            msel = (metrics["loss"] == loss) & (metrics["column"] == column) & (metrics["size"] == size)
+            for _, run_rows in metrics[msel].groupby("run"):
+                run_rows = run_rows.sort_values("iteration")
+                colour = "0.55" if run_rows["apart"].any() else colours[size]
+                ax_acc.plot(run_rows["iteration"] + 1, run_rows["train_accuracy"], "-", color=colour)
+                ax_acc.plot(run_rows["iteration"] + 1, run_rows["test_accuracy"], "--", color=colour)
+        ax_alpha.set_title(f"{column} · {loss}", fontsize=9)
+        ax_alpha.axhline(2.0, color="grey", lw=0.8, ls=":")
+        ax_alpha.set_xscale("log")
+        ax_acc.set_ylim(0, 1.02)
+        if j == leftmost[loss]:
+            ax_alpha.set_ylabel("α̂ (pooled)")
+            ax_acc.set_ylabel("accuracy\n(— train, -- test)")
+        if i == lowest[column]:
+            ax_acc.set_xlabel("iteration + 1")
+    unique = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            unique.setdefault(label, handle)
+    sizes_first = sorted((label for label in unique if label != "phase change"), key=float)
+    unique = {label: unique[label] for label in sizes_first + [label for label in unique if label == "phase change"]}
+    if data["apart"].any():
+        unique[not_learned_label(learned_margin)] = not_learned_handle(learned_margin, ms=3)
     fig.tight_layout()
+    if unique:
+        fig.legend(unique.values(), unique.keys(), title="width / scale", loc="upper left", bbox_to_anchor=(1.0, 0.98))
     _note_missing(fig, runs)
     return fig
