@@ -51,6 +51,29 @@ def validate_section(section, schema):
         raise ConfigError(f"{where}: {violation.message}; expected {_expected(violation.schema)}") from None
 
 
+def read_overrides_as_schema_types():
+    """Nested --config values arrive as strings ("100"): read each as its key's schema type first."""
+    import yaml
+    from pathlib import Path
+
+    from sgnoise.overrides import OverrideError, coerce_overrides
+
+    overrides = dict(workflow.config_settings.config or {})
+    if not overrides:
+        return
+    schemas = {}
+    for section, name in ((None, "config"), ("alpha", "alpha"), ("sde", "sde")):
+        with open(Path(workflow.basedir) / "schemas" / f"{name}.schema.yaml") as handle:
+            schemas[section] = yaml.safe_load(handle)
+    try:
+        coerced = coerce_overrides(config, overrides, schemas)
+    except OverrideError as error:
+        raise ConfigError(str(error)) from None
+    config.clear()
+    config.update(coerced)
+
+
+read_overrides_as_schema_types()
 validate_section(None, "../schemas/config.schema.yaml")
 validate_section("alpha", "../schemas/alpha.schema.yaml")
 validate_section("sde", "../schemas/sde.schema.yaml")

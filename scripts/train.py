@@ -14,6 +14,7 @@ configure_determinism(device, snakemake.params.threads)
 spec = RunSpec.from_dict(snakemake.params.spec)
 # read from the config, not params, so that changing the save interval never retrains finished runs
 state_interval_s = snakemake.config["train"].get("state_interval_s")
+progress_interval_s = snakemake.config["train"].get("progress_interval_s", 10)
 try:
     data = load_run_data(snakemake.input.dataset)
 except ValueError as error:
@@ -22,7 +23,8 @@ try:
     status = train_run(spec, data, snakemake.output.noise, snakemake.output.metrics, snakemake.output.status,
                        device=device, state_root=snakemake.params.state_root, state_interval_s=state_interval_s,
                        log=lambda message: print(message, file=sys.stderr, flush=True),
-                       matrix_memory_mb=snakemake.config["noise"]["matrix_memory_mb"])
+                       matrix_memory_mb=snakemake.config["noise"]["matrix_memory_mb"],
+                       progress_interval_s=progress_interval_s)
 except (StateError, FloatingPointError) as error:
     sys.exit(f"error: {error}")
 print(f"{spec.run_id}: {status}", file=sys.stderr)

@@ -21,9 +21,11 @@ except ValueError as error:
     sys.exit(f"error: {error}")
 # read from the config, not params, so that changing the save interval never retrains finished runs
 state_interval_s = snakemake.config["train"].get("state_interval_s")
+progress_interval_s = snakemake.config["train"].get("progress_interval_s", 10)
 try:
     statuses = train_bundle(specs, data, out_paths, device=device, state_root=snakemake.params.state_root,
                             state_interval_s=state_interval_s, matrix_memory_mb=snakemake.config["noise"]["matrix_memory_mb"],
+                            progress_interval_s=progress_interval_s,
                             log=lambda message: print(message, file=sys.stderr, flush=True))
 except (StateError, FloatingPointError) as error:
     sys.exit(f"error: {error}")

@@ -28,6 +28,7 @@ import torch
 from sgnoise.losses import LOSS_AND_DELTA, get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import select_columns
+from sgnoise.progress import Progress
 from sgnoise.pooled import pooled_statistics, pooled_statistics_many
 from sgnoise.state import RunStateDirectory, restore_rng, rng_snapshot, temporary_state_directory
 from sgnoise.schedule import learning_rate
@@ -317,7 +318,8 @@ def bundle_fingerprint(specs, device) -> str:
 
 def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device="cpu",
                  max_members: int | None = None, return_parameters: bool = False, *,
-                 state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0):
+                 state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0,
+                 progress_interval_s: float | None = 10.0):
     """Train the runs ``specs`` (see :func:`check_bundle`) as bundles and write, for each run,
     exactly the outputs of :func:`sgnoise.train.train_run`: ``out_paths[m]["noise"|"metrics"|"status"]``.
 
@@ -334,6 +336,9 @@ def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device
     and each member's checkpoint files go to ``<state_root>/<run_id>/``; a later call with the same
     specs and ``max_members`` resumes (bit-identical outputs on CPU). The directories are deleted once
     the outputs are written, kept when a member failed. Without ``state_root``, throw-away directories.
+
+    Progress goes to ``log`` as train_run's, one line for the whole bundle (the members' loss and
+    accuracy ranges) every ``progress_interval_s`` seconds and at each checkpoint.
     """
     check_bundle(specs)
     _check_paths(out_paths, len(specs))
@@ -350,7 +355,7 @@ def train_bundle(specs: list[RunSpec], data: dict, out_paths: list[dict], device
     for start in range(0, len(specs), max_members):
         members += _train_together(specs[start:start + max_members], data, out_paths[start:start + max_members],
                                    device, state_root, state_interval_s, log or (lambda message: None),
-                                   matrix_memory_mb)
+                                   matrix_memory_mb, progress_interval_s)
     statuses = [member.status for member in members]
     failed = [member.spec.run_id for member in members if member.failed()]
     if failed:
@@ -393,6 +398,7 @@ class _Bundle:
         self.orders, self.gathered = None, torch.empty(0)
         self.active = list(range(len(self.members)))
         self.losses = MemberLosses(spec.loss for spec in specs)
+        self.progress = None  # a sgnoise.progress.Progress, set by the loop
 
     # -- resumable state (sgnoise.state) ---------------------------------------------------------
     def generator_streams(self) -> dict:
@@ -527,6 +533,9 @@ class _Bundle:
             self.keep(finite)
         for m in self.active:
             self.members[m].status["iterations_done"] = iteration + 1
+        if self.progress is not None and (finite is None or all(finite)):
+            correct = (out.detach().argmax(-1) == y).sum(-1)
+            self.progress.record(tuple(self.active), losses.detach() * batch_size, correct, batch_size)
 
     def finish(self) -> None:
         """The members still training have done all their steps."""
@@ -612,7 +621,7 @@ def pooled_noise_pass(weights, losses: MemberLosses, inputs, targets, batch_size
 
 
 def _train_together(specs, data, out_paths, device, state_root, state_interval_s, log,
-                    matrix_memory_mb=1024.0) -> list[_Member]:
+                    matrix_memory_mb=1024.0, progress_interval_s=10.0) -> list[_Member]:
     """The SGD loop of sgnoise.train.train_run (resumable as it is), for all members at once."""
     identity = bundle_fingerprint(specs, device)
     with _state_directories(specs, out_paths, state_root) as (bundle_dir, member_dirs):
@@ -633,18 +642,25 @@ def _train_together(specs, data, out_paths, device, state_root, state_interval_s
         try:
             bundle.open_dumps()
             checkpoints, iterations = set(specs[0].checkpoints), specs[0].iterations
+            bundle.progress = Progress(f"bundle {bundle_name(s.run_id for s in specs)} ({len(specs)} runs)", iterations,
+                                       start, log, progress_interval_s)
             last_save = time.monotonic()
             for iteration in range(start, iterations + 1):
                 if not bundle.active:
                     break
                 if iteration in checkpoints and iteration not in done:
+                    began = time.monotonic()
                     bundle.checkpoint(iteration)
                     done.append(iteration)
                     bundle_dir.save_state(bundle.state(iteration, done), identity)
                     last_save = time.monotonic()
+                    bundle.progress.checkpoint(iteration, {m.spec.run_id: m.rows[-1] for m in bundle.members
+                                                           if m.rows and m.rows[-1]["iteration"] == iteration},
+                                               last_save - began)
                 if iteration == iterations or not bundle.active:
                     break
                 bundle.step(iteration)
+                bundle.progress.tick(iteration + 1)
                 if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
                     bundle_dir.save_state(bundle.state(iteration + 1, done), identity)
                     last_save = time.monotonic()

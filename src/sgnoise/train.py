@@ -33,6 +33,7 @@ from sgnoise.data import load_prepared
 from sgnoise.losses import get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import measure_noise, random_minibatch_noise, select_columns
+from sgnoise.progress import Progress
 from sgnoise.pooled import DEFAULT_K1_GRID
 from sgnoise.state import (RunStateDirectory, fingerprint, remove_stale_temporaries, restore_rng, rng_snapshot,
                            temporary_state_directory)
@@ -145,7 +146,8 @@ def dump_header(spec: RunSpec, columns, layout, n_minibatches: int) -> dict:
 
 
 def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, device="cpu", *,
-              state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0) -> dict:
+              state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0,
+              progress_interval_s: float | None = 10.0) -> dict:
     """Train ``spec`` on ``data`` (from :func:`sgnoise.data.load_prepared`), writing the noise dump,
     metrics and a status file. Returns the status dict.
 
@@ -155,6 +157,10 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
     same spec resumes from it and, on CPU, gives bit-identical outputs. The directory is deleted
     once the outputs are written (kept when the run fails, so a rerun resumes). Without
     ``state_root`` a throw-away state directory next to the noise dump is used.
+
+    ``log`` (a callable taking a line) receives progress (:class:`sgnoise.progress.Progress`): every
+    ``progress_interval_s`` seconds the iteration, mini-batch loss and accuracy, speed and ETA, and
+    a line per checkpoint (``None``: no progress lines).
     """
     log = log or (lambda message: None)
     noise_path, metrics_path = Path(noise_path), Path(metrics_path)
@@ -165,7 +171,7 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
     with directory_context as state_dir:
         clear_output_temporaries(noise_path, metrics_path, status_path, log=log)
         status, rows, checkpoints = _train_resumable(spec, data, state_dir, noise_path, device, state_interval_s, log,
-                                                     matrix_memory_mb)
+                                                     matrix_memory_mb, progress_interval_s)
         if status["status"] == "diverged" and spec.on_divergence == "fail":
             checkpoints.abort()
             raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
@@ -278,7 +284,7 @@ def test_set_pooled(model, loss_fn, test_x, test_y, spec: RunSpec, matrix_memory
 
 
 def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, noise_path, device, state_interval_s, log,
-                     matrix_memory_mb=1024.0):
+                     matrix_memory_mb=1024.0, progress_interval_s=10.0):
     """The SGD loop with checkpoints, saving and restoring state in ``state_dir``.
 
     Returns (status, metrics rows, the run's RunCheckpoints, its noise dump still open). A state saved "at iteration t" holds the
@@ -325,12 +331,14 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
             rng=rng_snapshot(generators), order=order.cpu() if order is not None else None), identity)
 
     dump = RunCheckpoints(state_dir, noise_path, header)  # the dump is written as checkpoints are taken
+    progress = Progress(spec.run_id, spec.iterations, start, log, progress_interval_s)
     try:
         dump.replay(done)
         last_save = time.monotonic()
         for iteration in range(start, spec.iterations + 1):
             lr = learning_rate(spec.lr, iteration, spec.iterations, spec.lr_milestones, spec.lr_factor)
             if iteration in checkpoints and iteration not in done:
+                began = time.monotonic()
                 row = _checkpoint_row(model, loss_fn, sets, iteration, lr)
                 if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
                     status.update(status="diverged", diverged_at=iteration)
@@ -357,6 +365,7 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
                 rows.append(row)
                 done.append(iteration)
                 save(iteration)
+                progress.checkpoint(iteration, {spec.run_id: row}, time.monotonic() - began)
                 last_save = time.monotonic()
             if iteration == spec.iterations:
                 break
@@ -365,7 +374,9 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
                 order = torch.randperm(n, generator=generator).to(device)
             index = order[position * spec.batch_size:(position + 1) * spec.batch_size]
             model.zero_grad(set_to_none=True)
-            loss = loss_fn(model(train_x[index]), train_y[index])
+            targets = train_y[index]
+            output = model(train_x[index])
+            loss = loss_fn(output, targets)
             if not torch.isfinite(loss):
                 status.update(status="diverged", diverged_at=iteration)
                 rows.append(dict(iteration=iteration, step_size=lr, train_loss=float(loss.detach())))
@@ -375,6 +386,8 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
                 for p in model.parameters():
                     p.add_(p.grad, alpha=-lr)
             status["iterations_done"] = iteration + 1
+            progress.record(spec.run_id, loss.detach() * len(index), (output.detach().argmax(1) == targets).sum(), len(index))
+            progress.tick(iteration + 1)
             if state_interval_s is not None and time.monotonic() - last_save >= state_interval_s:
                 save(iteration + 1)
                 last_save = time.monotonic()
