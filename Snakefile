@@ -3,7 +3,17 @@
 #   snakemake --cores 8
 # See README.md for the figures, the config keys and the SLURM profile.
 
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
+
+# The library is used from this workflow's own source tree, installed or not: for the workflow
+# (sys.path) and for every job's script, conda envs included (sgnoise.use_source_tree: PYTHONPATH).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from sgnoise import use_source_tree
+
+use_source_tree()
 
 min_version("9.20")
 
