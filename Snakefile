@@ -33,6 +33,7 @@ include: "rules/alpha.smk"
 include: "rules/figures.smk"
 include: "rules/validation.smk"
 include: "rules/sde.smk"
+include: "rules/iterates.smk"
 
 
 rule all:

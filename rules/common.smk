@@ -6,6 +6,7 @@ import re
 from snakemake.utils import validate
 
 from sgnoise.data import dataset_info
+from sgnoise.iterates import check_iterates_config
 from sgnoise.runs import bundle_key, bundle_name, bundle_supported, model_tag
 from sgnoise.schedule import checkpoint_schedule
 
@@ -62,7 +63,7 @@ def read_overrides_as_schema_types():
     if not overrides:
         return
     schemas = {}
-    for section, name in ((None, "config"), ("alpha", "alpha"), ("sde", "sde")):
+    for section, name in ((None, "config"), ("alpha", "alpha"), ("sde", "sde"), ("iterates", "iterates")):
         with open(Path(workflow.basedir) / "schemas" / f"{name}.schema.yaml") as handle:
             schemas[section] = yaml.safe_load(handle)
     try:
@@ -77,6 +78,7 @@ read_overrides_as_schema_types()
 validate_section(None, "../schemas/config.schema.yaml")
 validate_section("alpha", "../schemas/alpha.schema.yaml")
 validate_section("sde", "../schemas/sde.schema.yaml")
+validate_section("iterates", "../schemas/iterates.schema.yaml")
 
 
 def check_k1_policy(alpha, noise):
@@ -121,6 +123,7 @@ SDE_FIGURES = [
     "sde_levy_paths",
     "sde_discrete_exit",
 ]
+ITERATE_FIGURES = ["iterate_alpha_vs_eta_over_b", "iterate_alpha_nn"]
 MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale", "init"], "vgg": ["variant", "width", "batch_norm"]}
 MODEL_DEFAULTS = {"alexnet": {"init": "default"}, "vgg": {"width": 64, "batch_norm": False}}
 GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed"]
@@ -297,5 +300,5 @@ def figure_paths(name):
 
 
 def all_targets():
-    names = RUN_FIGURES + STANDALONE_FIGURES + SDE_FIGURES
+    names = RUN_FIGURES + STANDALONE_FIGURES + SDE_FIGURES + ITERATE_FIGURES
     return [path for name in names for path in figure_paths(name)]

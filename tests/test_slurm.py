@@ -38,7 +38,9 @@ TINY = REPO / "tests" / "config.tiny.yaml"
 FAIL_WORKFLOW = REPO / "tests" / "data" / "slurm_fail" / "Snakefile"
 PAPER = REPO / "configs" / "paper.yaml"
 # rules that run as one SLURM job each (training: a GPU each) or locally (downloads, `all`)
-UNGROUPED_RULES = {"all", "train", "prepare_dataset", "download_dataset"}
+UNGROUPED_RULES = {"all", "train", "prepare_dataset", "download_dataset", "iterates_linear", "iterates_network"}
+# rules that compute on the config's device (train.device, iterates.*.device): the only ones that may ask for a GPU
+DEVICE_RULES = {"train", "iterates_linear", "iterates_network"}
 DAEMONS = ("munged", "slurmctld", "slurmd", "slurmstepd")
 # one job name prefix per pytest process: what we submit is recognisable and cancellable
 JOB_PREFIX = f"sgnoisetest_{os.getpid()}"
@@ -136,7 +138,7 @@ def test_dry_run_requests_gpus_for_training_jobs_only(profile_dry_run):
     threads = yaml.safe_load(configfile.read_text()).get("train", {}).get("threads", 1)
     assert all(job["resources"].get("cpus_per_task") == str(threads) for job in train), \
         f"profiles/slurm train cpus_per_task differs from train.threads={threads} in {configfile}"
-    gpu_elsewhere = {job["rule"] for job in others if "gpu" in job["resources"]}
+    gpu_elsewhere = {job["rule"] for job in others if "gpu" in job["resources"] and job["rule"] not in DEVICE_RULES}
     assert not gpu_elsewhere, f"GPU requested by non-training rules: {gpu_elsewhere}"
 
 

@@ -1,0 +1,101 @@
+# Heavy-tailed SGD iterates (issue 17; Gürbüzbalaban, Şimşekli & Zhu, ICML 2021; docs/iterates.md):
+# online SGD chains on Gaussian linear regression, one job per dimension d, against the exact tail index;
+# FCN weight fluctuations, one job per network. Config: the `iterates:` block (schemas/iterates.schema.yaml).
+
+try:
+    ITERATES = check_iterates_config(config["iterates"])
+except ValueError as error:
+    raise ConfigError(str(error)) from None
+ITERATE_CASES = {str(case["dim"]): case for case in config["iterates"]["linear"]["cases"]}
+
+
+rule iterates_linear:
+    # stationary iterates of n_chains chains per (b, η), α̂ per coordinate and of the norm; exact theory
+    output:
+        measured="results/iterates/linear_d{dim}.csv",
+        theory="results/iterates/linear_theory_d{dim}.csv",
+        curves="results/iterates/linear_curves_d{dim}.csv",
+    wildcard_constraints:
+        dim="|".join(ITERATE_CASES),
+    params:
+        case=lambda wildcards: ITERATE_CASES[wildcards.dim],
+        settings={key: value for key, value in config["iterates"]["linear"].items() if key != "cases"},
+        seed=config["iterates"]["seed"],
+        threads=config["iterates"]["threads"],
+    threads: config["iterates"]["threads"]
+    resources:
+        gpu=0 if config["iterates"]["linear"]["device"] == "cpu" else 1,
+    log:
+        "logs/iterates/linear_d{dim}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/iterates_linear.py"
+
+
+rule iterates_network:
+    # the step sizes of one batch size train as one batched model; α̂ of the fluctuations per layer
+    input:
+        dataset=f"{DATA_DIR}/{config['iterates']['networks']['dataset']}.npz",
+    output:
+        table="results/iterates/network_{network}.csv",
+    wildcard_constraints:
+        network="|".join(ITERATES["networks"]),
+    params:
+        model=lambda wildcards: ITERATES["networks"][wildcards.network],
+        settings={key: value for key, value in config["iterates"]["networks"].items() if key not in ("models", "dataset")},
+        seed=config["iterates"]["seed"],
+        threads=config["iterates"]["threads"],
+    threads: config["iterates"]["threads"]
+    resources:
+        gpu=0 if config["iterates"]["networks"]["device"] == "cpu" else 1,
+    log:
+        "logs/iterates/network_{network}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/iterates_network.py"
+
+
+rule iterate_alpha_vs_eta_over_b:
+    input:
+        measured=expand("results/iterates/linear_d{dim}.csv", dim=ITERATE_CASES),
+        theory=expand("results/iterates/linear_theory_d{dim}.csv", dim=ITERATE_CASES),
+        curves=expand("results/iterates/linear_curves_d{dim}.csv", dim=ITERATE_CASES),
+    output:
+        pdf="results/figures/iterate_alpha_vs_eta_over_b.pdf",
+        png=report(
+            "results/figures/iterate_alpha_vs_eta_over_b.png",
+            caption="../report/iterate_alpha_vs_eta_over_b.rst",
+            category="Heavy-tailed iterates",
+        ),
+    params:
+        figure="iterate_alpha_vs_eta_over_b",
+        options={"methods": config["iterates"]["linear"]["methods"]},
+    log:
+        "logs/figures/iterate_alpha_vs_eta_over_b.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/iterates_figure.py"
+
+
+rule iterate_alpha_nn:
+    input:
+        table=expand("results/iterates/network_{network}.csv", network=ITERATES["networks"]),
+    output:
+        pdf="results/figures/iterate_alpha_nn.pdf",
+        png=report(
+            "results/figures/iterate_alpha_nn.png",
+            caption="../report/iterate_alpha_nn.rst",
+            category="Heavy-tailed iterates",
+        ),
+    params:
+        figure="iterate_alpha_nn",
+        options={"method": config["iterates"]["networks"]["methods"][0], "learned_margin": config["figures"]["learned_margin"]},
+    log:
+        "logs/figures/iterate_alpha_nn.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/iterates_figure.py"
