@@ -30,6 +30,8 @@ rule tables:
         runs="results/tables/runs.csv",
         phases="results/tables/phase_changes.csv",
         alpha_k1="results/tables/alpha_k1.csv",
+        overview="results/tables/runs_overview.csv",
+        report_runs="results/report/runs.csv",
     params:
         runs=RUNS,
         method=config["figures"]["method"],

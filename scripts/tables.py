@@ -4,8 +4,8 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
 from sgnoise.phases import phase_change_table
-from sgnoise.tables import (concat_run_tables, first_and_last_checkpoint, last_checkpoint, learned_flags, runs_table,
-                            with_learned_flags)
+from sgnoise.tables import (concat_run_tables, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
+                            runs_overview, runs_table, with_learned_flags)
 
 runs = runs_table(snakemake.params.runs, snakemake.input.status)
 # learned: recomputed from metrics.csv with figures.learned_margin (not status.json's value from training time)
@@ -17,6 +17,10 @@ write_csv_atomic(alpha, snakemake.output.alpha)
 write_csv_atomic(phase_change_table(alpha, snakemake.params.method, min_jump=snakemake.params.phase_min_jump),
                  snakemake.output.phases)
 write_csv_atomic(concat_run_tables(snakemake.input.metrics, runs), snakemake.output.metrics)
+# the report's landing table: one row per run (status, learned, accuracies, pooled α̂ with interval and K1)
+overview = runs_overview(runs, alpha, metrics, snakemake.params.method)
+write_csv_atomic(overview, snakemake.output.overview, float_format="%.4g")
+write_csv_atomic(report_runs_table(overview), snakemake.output.report_runs)
 # per-coordinate α: M rows per checkpoint and run; the study table keeps each run's first and last checkpoint
 per_parameter = first_and_last_checkpoint(concat_run_tables(snakemake.input.per_parameter, runs))
 write_csv_atomic(per_parameter, snakemake.output.per_parameter, float_format="%.6g")

@@ -1,8 +1,10 @@
 """Workflow tests: lint, dry runs, the tiny study end to end, caching, and config errors."""
 
 import math
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -100,3 +102,87 @@ def test_report_contains_every_figure(tiny_study):
     html = (tiny_study / "report.html").read_text(errors="replace")
     for png in (tiny_study / "results/figures").glob("*.png"):
         assert png.name in html, f"{png.name} missing from the report"
+
+
+def _browser():
+    """Playwright's Chromium on the system binary, or a skip with the reason."""
+    import shutil
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("no chromium binary (Debian package chromium): the report's browser check needs it")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install playwright): the report's browser check needs it")
+    return binary, sync_playwright
+
+
+def test_report_in_a_real_browser(tiny_study):
+    """The report opened by headless Chromium: no console errors, the landing table lists every run,
+    every figure of results/figures is an entry under its category, each image loads (natural width >
+    0) and each entry shows its caption."""
+    binary, sync_playwright = _browser()
+    report = tiny_study / "report.html"
+    if not report.exists():
+        snakemake(tiny_study, "--report", "report.html")
+    runs = pd.read_csv(tiny_study / "results/tables/runs.csv")["run"].tolist()
+    figures = sorted(p.name for p in (tiny_study / "results/figures").glob("*.png"))
+    errors, seen = [], {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(report.as_uri())
+        page.wait_for_selector("text=Runs")
+        landing = page.inner_text("body")
+        assert all(run in landing for run in runs), "the landing table lacks runs"
+        categories = sorted({c for smk in (REPO / "rules").glob("*.smk")
+                             for c in re.findall(r'category="([^"]+)"', smk.read_text())})
+        assert categories and all(c in landing for c in categories), (categories, landing[:500])
+
+        def open_category(category):  # from a fresh load: the report's views do not all keep a history
+            page.goto(report.as_uri())
+            page.get_by_text(category, exact=True).first.click()
+            page.wait_for_selector("text=FILE")
+
+        for category in categories:
+            open_category(category)
+            names = [t.strip() for t in page.locator("tr td:first-child").all_inner_texts() if t.strip().endswith(".png")]
+            for name in names:
+                page.locator("tr", has_text=name).locator("a[iconname=eye]").click()
+                image = page.locator(f"img[src*='filename={Path(name).name}']")
+                image.wait_for(timeout=10_000)
+                width = image.evaluate("img => img.complete ? img.naturalWidth : "
+                                       "new Promise(done => img.onload = () => done(img.naturalWidth))")
+                open_category(category)
+                page.locator("tr", has_text=name).locator("a[iconname=information-circle]").click()
+                page.wait_for_selector("text=DESCRIPTION")
+                caption = page.inner_text("body").split("DESCRIPTION", 1)[1].split("SIZE", 1)[0].strip()
+                seen[Path(name).name] = (width, caption)
+                open_category(category)
+        browser.close()
+    assert not errors, errors
+    assert sorted(seen) == figures, set(figures) ^ set(seen)
+    for name, (width, caption) in seen.items():
+        assert width > 0, f"{name} did not load"
+        assert len(caption) > 80, f"{name} has no caption: {caption!r}"
+
+
+def test_no_figure_has_overlapping_labels(tiny_study):
+    """Every figure kind of the tiny study re-rendered with the layout check on
+    (sgnoise.plots.common.label_overlaps): no two tick labels of an axis, and no labels of two panels,
+    overlap."""
+    import json
+
+    figures = sorted(p.with_suffix("").name for p in (tiny_study / "results/figures").glob("*.png"))
+    pngs = [f"results/figures/{name}.png" for name in figures]
+    snakemake(tiny_study, "--cores", "2", *pngs, "--forcerun", *pngs, env={"SGNOISE_LAYOUT_CHECK": "1"})
+    reports = {}
+    for name in figures:
+        candidates = list((tiny_study / "results/figures").glob(f"{name}.*.layout.json"))
+        assert candidates, f"{name}: no layout report (its script does not save through save_figure?)"
+        reports[name] = json.loads(candidates[0].read_text())
+    bad = {name: overlaps[:3] for name, overlaps in reports.items() if overlaps}
+    assert not bad, bad

@@ -132,3 +132,45 @@ def first_and_last_checkpoint(table: pd.DataFrame) -> pd.DataFrame:
     grouped = table.groupby("run")["iteration"]
     keep = (table["iteration"] == grouped.transform("min")) | (table["iteration"] == grouped.transform("max"))
     return table[keep].reset_index(drop=True)
+
+
+OVERVIEW_COLUMNS = ["run", "status", "learned", "final_train_accuracy", "final_test_accuracy", "iteration", "alpha",
+                    "ci_low", "ci_high", "K1", "N"]
+
+
+def runs_overview(runs: pd.DataFrame, alpha: pd.DataFrame, metrics: pd.DataFrame, method: str = "mohammadi",
+                  view: str = "pooled") -> pd.DataFrame:
+    """One row per run for the report's landing table: status, learned, the final training and test
+    accuracy (last metrics row with a finite training accuracy), and the ``method`` α̂ of ``view`` at
+    the run's last estimated checkpoint with its interval, K1 and N (NaN where there is none)."""
+    frame = runs[[c for c in ("run", "status", "learned") if c in runs.columns]].copy()
+    if len(metrics) and "train_accuracy" in metrics.columns:
+        finite = metrics[np.isfinite(pd.to_numeric(metrics["train_accuracy"], errors="coerce"))]
+        last = finite.sort_values("iteration", kind="stable").groupby("run").last()
+        frame["final_train_accuracy"] = frame["run"].map(last["train_accuracy"])
+        frame["final_test_accuracy"] = frame["run"].map(last.get("test_accuracy", pd.Series(dtype=float)))
+    rows = alpha[(alpha["method"] == method) & (alpha["view"] == view)] if len(alpha) else alpha
+    if len(rows):
+        rows = rows[np.isfinite(pd.to_numeric(rows["alpha"], errors="coerce"))]
+        rows = rows[rows["iteration"] == rows.groupby("run")["iteration"].transform("max")].drop_duplicates("run")
+        keep = [c for c in ("run", "iteration", "alpha", "ci_low", "ci_high", "K1", "N") if c in rows.columns]
+        frame = frame.merge(rows[keep], on="run", how="left")
+    return frame.reindex(columns=OVERVIEW_COLUMNS)
+
+
+def report_runs_table(overview: pd.DataFrame) -> pd.DataFrame:
+    """:func:`runs_overview` as the report's landing table, narrow enough to read beside the workflow
+    graph: run, learned (or the status when not "ok"), "train / test" accuracy, "α̂ [low, high]", K1."""
+    def number(value, digits):
+        return "–" if pd.isna(value) else f"{value:.{digits}f}"
+
+    rows = []
+    for row in overview.itertuples(index=False):
+        learned = row.status if row.status != "ok" else ("yes" if row.learned is True or str(row.learned) == "True"
+                                                          else "no" if str(row.learned) == "False" else "?")
+        accuracy = f"{number(row.final_train_accuracy, 2)} / {number(row.final_test_accuracy, 2)}"
+        alpha = "–" if pd.isna(row.alpha) else \
+            f"{row.alpha:.2f} [{number(row.ci_low, 2)}, {number(row.ci_high, 2)}]"
+        rows.append({"run": row.run, "learned": learned, "accuracy train / test": accuracy,
+                     "pooled α̂ [95 % CI]": alpha, "K1": "–" if pd.isna(row.K1) else str(int(row.K1))})
+    return pd.DataFrame(rows, columns=["run", "learned", "accuracy train / test", "pooled α̂ [95 % CI]", "K1"])

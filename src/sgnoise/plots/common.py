@@ -19,10 +19,63 @@ def set_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
 
+LAYOUT_CHECK_VARIABLE = "SGNOISE_LAYOUT_CHECK"
+
+
+def _drawn_tick_labels(axis):
+    """The major tick labels matplotlib draws: those of ticks inside the axis' view interval."""
+    low, high = sorted(axis.get_view_interval())
+    slack = 1e-9 * max(abs(low), abs(high), 1e-300)
+    return [tick.label1 for tick in axis.get_major_ticks() if tick.label1.get_visible()
+            and low - slack <= tick.get_loc() <= high + slack]
+
+
+def _label_texts(fig):
+    """(axes index, kind, Text) of every visible non-empty tick label, axis label and title."""
+    out = []
+    for index, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        for kind, texts in (("xtick", _drawn_tick_labels(ax.xaxis)), ("ytick", _drawn_tick_labels(ax.yaxis)),
+                            ("label", [ax.xaxis.label, ax.yaxis.label, ax.title])):
+            out += [(index, kind, t) for t in texts if t.get_visible() and t.get_text().strip()]
+    return out
+
+
+def label_overlaps(fig, tolerance_px: float = 1.0) -> list[str]:
+    """Pairs of labels of ``fig`` whose drawn boxes overlap (each pair as one line of text): tick
+    labels of one axis among themselves, and any tick label, axis label or title against those of
+    the other panels. A figure that reads well has none."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [(i, kind, t, t.get_window_extent(renderer)) for i, kind, t in _label_texts(fig)]
+    overlaps = []
+    for a in range(len(texts)):
+        for b in range(a + 1, len(texts)):
+            (ia, ka, ta, ba), (ib, kb, tb, bb) = texts[a], texts[b]
+            same_axis = ia == ib and ka == kb and ka != "label"
+            if not (same_axis or ia != ib):
+                continue
+            width = min(ba.x1, bb.x1) - max(ba.x0, bb.x0)
+            height = min(ba.y1, bb.y1) - max(ba.y0, bb.y0)
+            if width > tolerance_px and height > tolerance_px:
+                overlaps.append(f"panel {ia} {ka} {ta.get_text()!r} overlaps panel {ib} {kb} {tb.get_text()!r}")
+    return overlaps
+
+
 def save_figure(fig, paths) -> None:
-    """Save ``fig`` to every path in ``paths`` (format from the suffix), atomically, then close it."""
+    """Save ``fig`` to every path in ``paths`` (format from the suffix), atomically, then close it.
+    With the environment variable SGNOISE_LAYOUT_CHECK set, also writes ``<first path>.layout.json``:
+    the :func:`label_overlaps` of the figure (the tests' check of every figure kind)."""
+    import os
+
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]
+    if os.environ.get(LAYOUT_CHECK_VARIABLE):
+        import json
+
+        with open(f"{paths[0]}.layout.json", "w") as handle:
+            json.dump(label_overlaps(fig), handle, indent=1)
     for path in paths:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=150, bbox_inches="tight", format=str(path).rsplit(".", 1)[-1])

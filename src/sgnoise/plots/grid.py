@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from sgnoise.plots.common import alpha_line_panels, family_label, set_style
@@ -153,5 +154,8 @@ def coordinate_distribution(coordinates: pd.DataFrame, fits: pd.DataFrame):
         ax_qq.set_xlabel("theoretical quantile")
         ax_qq.set_ylabel("sample quantile")
         ax_qq.legend(fontsize=7)
+        ax_hist.set_xlabel("noise coordinate")
+        for ax in (ax_hist, ax_qq):  # few ticks: the labels of small values are wide
+            ax.xaxis.set_major_locator(MaxNLocator(5))
     fig.tight_layout()
     return fig

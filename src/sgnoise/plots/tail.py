@@ -280,7 +280,7 @@ def estimator_validation_figure(summary: pd.DataFrame, mixture: pd.DataFrame):
             bias_ax.plot(curve["alpha"], curve["bias"], marker="o", ms=3, color=palette[size], label=label)
             rmse_ax.plot(curve["alpha"], np.maximum(curve["rmse"], 1e-4), marker="o", ms=3, color=palette[size], label=label)
         bias_ax.axhline(0, color="0.3", lw=0.8)
-        bias_ax.set_yscale("symlog", linthresh=0.02, linscale=0.5)
+        bias_ax.set_yscale("symlog", linthresh=0.02, linscale=1.0)  # linscale 0.5: the ticks at 0 and ±0.01 collide
         bias_ax.set_title(method)
         bias_ax.set_ylabel("bias of α̂")
         rmse_ax.set_yscale("log")  # RMSE 0 (McCulloch clipped at α = 2) drawn at 1e-4

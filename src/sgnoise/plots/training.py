@@ -52,7 +52,8 @@ def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "moham
     """α̂ at the end of training against FCN width, one line per depth, one panel per dataset × loss ×
     batch size (only the combinations that were run).
 
-    Seeds give the band (mean ± sd). Runs that did not learn (``learned`` False in ``alpha`` or
+    Panels with a single width (e.g. the runs of a batch-size sweep) are named in a note, not drawn,
+    unless no panel has more. Seeds give the band (mean ± sd). Runs that did not learn (``learned`` False in ``alpha`` or
     ``runs``) are drawn apart (hollow grey, dashed; sgnoise.plots.common). Runs whose status is not
     "ok" (diverged) are left out and named in a note under the figure."""
     set_style()
@@ -62,9 +63,20 @@ def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "moham
         return _empty_figure("no FCN runs with α estimates", runs)
     data["depth"] = data["depth"].astype(int)
     data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
+    widths = data.groupby("panel")["width"].nunique()
+    single = sorted(widths[widths < 2].index)
+    if len(single) < len(widths):  # a panel with one width has no width trend: named in a note instead
+        data = data[~data["panel"].isin(single)]
+    else:
+        single = []
     fig = alpha_line_panels(data, "width", "depth", "panel", "width", f"α̂ ({method}, pooled, last checkpoint)",
                             learned_margin=learned_margin, max_columns=4)
-    _note_missing(fig, runs)
+    notes = [missing_runs_note(runs)]
+    if single:
+        notes.append("one width only, not drawn (see alpha_vs_batch_size): " + ", ".join(single))
+    note = ". ".join(n for n in notes if n)
+    if note:
+        fig.text(0.01, -0.02, note, fontsize=7, ha="left", va="top", wrap=True)
     return fig
 
 
