@@ -40,14 +40,18 @@ SOURCES = ("auto", "random", "partition")
 COLUMNS = ["iteration", "method", "view", "layer", "alpha", "ci_low", "ci_high", "n_samples", "N", "K1", "k1_policy",
            "zero_fraction", "zeros",
            "ci_method", "ci_level", "q10", "q90", "n_coordinates", "n_minibatches", "source",
-           "normality_test", "normality_statistic", "normality_pvalue", "reject_fraction"]
+           "normality_test", "normality_statistic", "normality_pvalue", "reject_fraction",
+           "null_median", "null_q05", "null_q10", "null_q90", "excess_fraction"]
+NULL_FIELDS = ("null_median", "null_q05", "null_q10", "null_q90", "excess_fraction")
+DEFAULT_NULL_COLUMNS = 2000
 PER_PARAMETER_COLUMNS = ["iteration", "method", "column", "layer", "alpha", "source"]
 K1_COLUMNS = ["iteration", "view", "k1", "alpha", "ci_low", "ci_high", "ci_method", "n_samples", "n_blocks", "k1_reference"]
 DEFAULT_K1 = {"policy": "reference", "fixed": 1000, "grid": [2, 5, 10, 20, 50, 100, 500, 1000]}
 BLOCK_METHODS = ("mohammadi", "mohammadi_order")
 BYTES_PER_ENTRY = 64  # float32 read + float64 copy + logs, masks and sort keys while a block is processed
 DEFAULT_CI = {"method": "auto", "level": 0.95, "replicates": 200, "block_size": "row", "seed": 0}
-DEFAULT_NORMALITY = {"test": "dagostino", "level": 0.01}
+DEFAULT_NORMALITY = {"test": "dagostino", "level": 0.01, "pooled": "columns"}
+POOLED_NORMALITY = ("columns", "entries")  # the pooled views' test: column omnibus | the pooled entries' own
 DEFAULT_MEMORY_BUDGET_MB = 2048
 
 
@@ -462,6 +466,52 @@ def column_mad(source: MatrixSource, zeros: str, max_entries: int) -> np.ndarray
     return out
 
 
+def column_moment_arrays(source: MatrixSource, zeros: str, max_entries: int):
+    """(counts, m2, m3, m4) of every column (``sgnoise.tail.column_moments``), read in column blocks."""
+    out = [np.empty(source.shape[1]) for _ in range(4)]
+    for columns in column_blocks(source.shape, max_entries):
+        for array, values in zip(out, tail.column_moments(source.read(slice(None), columns), zeros)):
+            array[columns] = values
+    return out
+
+
+class PooledNormality:
+    """The pooled views' Gaussianity test (``normality.pooled``): ``columns`` = the column omnibus
+    (``sgnoise.tail.column_omnibus``; H0: each coordinate Gaussian with its own scale) over a view's
+    stored partition columns, ``entries`` = the D'Agostino/Jarque–Bera test of the pooled entries
+    themselves (H0: the pooled entries are one Gaussian sample, which any spread of scales violates)."""
+
+    def __init__(self, partition: MatrixSource, settings):
+        self.partition, self.settings = partition, settings
+        self.kind = "none" if settings["normality"]["test"] == "none" else settings["normality"]["pooled"]
+        self.moments = None
+
+    @property
+    def label(self) -> str:
+        return {"none": "none", "columns": "column_omnibus"}.get(self.kind, f"{self.settings['normality']['test']}_entries")
+
+    @property
+    def entries_settings(self) -> dict:
+        """The normality settings for ``pooled_results`` (which tests the pooled entries)."""
+        return self.settings["normality"] if self.kind == "entries" else {**self.settings["normality"], "test": "none"}
+
+    def of_columns(self, columns) -> dict:
+        """normality_* row fields of the column omnibus over ``columns``."""
+        if self.kind != "columns" or len(columns) == 0:
+            return dict(normality_statistic=np.nan, normality_pvalue=np.nan)
+        if self.moments is None:
+            self.moments = column_moment_arrays(self.partition, self.settings["zeros"], self.settings["max_entries"])
+        statistic, pvalue, _ = tail.column_omnibus(*(values[columns] for values in self.moments))
+        return dict(normality_statistic=statistic, normality_pvalue=pvalue)
+
+    def row_fields(self, columns, entries_result=None) -> dict:
+        fields = dict(normality_test=self.label)
+        if self.kind == "entries" and entries_result is not None:
+            statistic, pvalue = entries_result
+            return {**fields, "normality_statistic": statistic, "normality_pvalue": pvalue}
+        return {**fields, **self.of_columns(columns)}
+
+
 def per_column_results(source: MatrixSource, methods, zeros, method_options, normality, max_entries):
     """({method: α̂ per column}, normality p-values per column, statistics per column, nonzero count)."""
     n_columns = source.shape[1]
@@ -476,6 +526,31 @@ def per_column_results(source: MatrixSource, methods, zeros, method_options, nor
         if normality["test"] != "none":
             statistic[columns], pvalue[columns] = tail.normality_per_column(block, normality["test"], zeros)
     return alphas, statistic, pvalue, nonzero
+
+
+def gaussian_null_matrix(source: MatrixSource, n_columns: int, centred: bool, rng) -> np.ndarray:
+    """Gaussian stand-in for ``n_columns`` seeded-random columns of ``source``: the same rows, each
+    column's exact zeros where the source has them, centred over the rows first when the source is a
+    zero-sum partition (its rows are deviations from their own mean). Scales are irrelevant: every
+    estimator is scale-free."""
+    picked = np.sort(rng.choice(source.shape[1], size=min(n_columns, source.shape[1]), replace=False))
+    zeros = np.asarray(source.read(slice(None), picked)) == 0
+    gaussian = rng.standard_normal((source.shape[0], picked.size))
+    if centred:
+        gaussian -= gaussian.mean(axis=0)
+    gaussian[zeros] = 0.0
+    return gaussian
+
+
+def null_band(values: np.ndarray, null_alphas: np.ndarray) -> dict:
+    """Quantiles of the per-coordinate α̂ on Gaussian columns (the null band) and the excess fraction:
+    the share of measured coordinates whose α̂ is below the null's 5 % quantile (5 % under H0)."""
+    null_alphas = null_alphas[np.isfinite(null_alphas)]
+    if null_alphas.size == 0 or values.size == 0:
+        return dict.fromkeys(NULL_FIELDS, np.nan)
+    median, q05, q10, q90 = np.quantile(null_alphas, [0.5, 0.05, 0.1, 0.9], method="inverted_cdf")
+    return dict(null_median=float(median), null_q05=float(q05), null_q10=float(q10), null_q90=float(q90),
+                excess_fraction=float(np.mean(values < q05)))
 
 
 def median_interval(values: np.ndarray, ci: dict, how: str):
@@ -505,7 +580,7 @@ def k1_option(k1: dict):
 
 
 def _settings(methods, views, zeros, method_options, ci, normality, memory_budget_mb, per_parameter_source,
-              per_parameter_methods=None, k1=None):
+              per_parameter_methods=None, k1=None, null_columns=DEFAULT_NULL_COLUMNS):
     methods, views = list(methods), list(views)
     if not methods:
         raise ValueError("methods must name at least one estimator")
@@ -543,7 +618,12 @@ def _settings(methods, views, zeros, method_options, ci, normality, memory_budge
         raise ValueError(f"normality level must be in (0, 1), got {normality['level']!r}")
     if normality["test"] not in (*tail.NORMALITY_TESTS, "none"):
         raise ValueError(f"unknown normality test {normality['test']!r}; expected one of {', '.join(tail.NORMALITY_TESTS)}, none")
+    if normality["pooled"] not in POOLED_NORMALITY:
+        raise ValueError(f"unknown normality pooled {normality['pooled']!r}; expected one of {', '.join(POOLED_NORMALITY)}")
+    if isinstance(null_columns, bool) or not isinstance(null_columns, (int, np.integer)) or null_columns < 0:
+        raise ValueError(f"null_columns must be an int ≥ 0 (0: no null band), got {null_columns!r}")
     return dict(methods=methods, views=views, zeros=zeros, method_options=method_options, ci=ci, normality=normality, k1=k1,
+                null_columns=int(null_columns),
                 max_entries=max_block_entries(memory_budget_mb), per_parameter_source=per_parameter_source,
                 per_parameter_methods=per_parameter_methods)
 
@@ -563,7 +643,7 @@ def _row(iteration, method, view, layer, estimate, n_entries, settings, **extra)
                N=np.nan, K1=np.nan, k1_policy="",
                ci_method=estimate.ci_method, ci_level=settings["ci"]["level"], q10=np.nan, q90=np.nan,
                n_coordinates=0, n_minibatches=0, source="partition", normality_test=settings["normality"]["test"],
-               normality_statistic=np.nan, normality_pvalue=np.nan, reject_fraction=np.nan)
+               normality_statistic=np.nan, normality_pvalue=np.nan, reject_fraction=np.nan, **dict.fromkeys(NULL_FIELDS, np.nan))
     row.update(extra)
     return row
 
@@ -583,17 +663,19 @@ def block_columns(method: str, n: int, settings) -> dict:
     return dict(N=n, K1=k1, k1_policy=policy)
 
 
-def streamed_pooled_rows(statistics: dict, iteration, view: str, zeros: str, settings, n_rows: int):
-    """α-table rows (mohammadi only) and alpha_k1 records of the pooled statistics streamed in the noise pass."""
+def streamed_pooled_rows(statistics: dict, iteration, view: str, zeros: str, settings, n_rows: int, normality: dict):
+    """α-table rows (mohammadi only) and alpha_k1 records of the pooled statistics streamed in the noise pass;
+    ``normality``: the row's normality_* fields, or None for the test of the pooled entries' power sums."""
     k1 = settings["k1"]
     estimate = pooled.pooled_estimate(statistics, settings["ci"], k1["policy"], k1["fixed"], k1["grid"])
     n_used, n_entries = int(statistics["n_used"]), int(statistics["n_entries"])
-    statistic, pvalue = pooled.normality_from_statistics(statistics, settings["normality"]["test"])
+    if normality is None:
+        statistic, pvalue = pooled.normality_from_statistics(statistics, settings["normality"]["test"])
+        normality = dict(normality_statistic=float(statistic), normality_pvalue=float(pvalue))
     row = _row(iteration, "mohammadi", view, "", tail.AlphaEstimate(estimate["alpha"], estimate["ci_low"], estimate["ci_high"],
                                                                     estimate["ci_method"], n_used),
                n_entries, settings, N=n_used, K1=estimate["k1"], k1_policy=k1["policy"], zeros=zeros,
-               n_coordinates=int(n_entries // max(n_rows, 1)), n_minibatches=n_rows,
-               normality_statistic=float(statistic), normality_pvalue=float(pvalue))
+               n_coordinates=int(n_entries // max(n_rows, 1)), n_minibatches=n_rows, **normality)
     records = [dict(iteration=int(iteration), view=view, n_samples=n_used, k1_reference=int(statistics["k1_reference"]),
                     **record) for record in pooled.k1_table(statistics, settings["ci"])]
     return row, records
@@ -623,14 +705,21 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
     rows, per_parameter, k1_records = [], [], []
     views, methods = settings["views"], settings["methods"]
     n_rows, n_columns = partition.shape
+    all_columns = np.arange(n_columns)
+    normality = PooledNormality(partition, settings)
     for view, name in STREAMED_VIEWS.items():
         statistics = (streamed or {}).get(name)
         if view in views and statistics is not None and "mohammadi" in methods:
+            # the column omnibus of "pooled" uses the stored partition columns; the test set's partition is not stored
+            columns = all_columns if view == "pooled" else all_columns[:0]
+            fields = (dict(normality_test=normality.label) if normality.kind == "entries"
+                      else normality.row_fields(columns))
             row, records = streamed_pooled_rows(statistics, iteration, view, streamed_zeros, settings,
-                                                int(statistics["row_count"].shape[1]))
+                                                int(statistics["row_count"].shape[1]),
+                                                None if normality.kind == "entries" else fields)
+            row["normality_test"] = normality.label
             rows.append(row)
             k1_records += records
-    all_columns = np.arange(n_columns)
     groups = []
     if "pooled_stored" in views:
         groups.append(PooledGroup("pooled_stored", "", all_columns))
@@ -642,13 +731,12 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
         for layer in np.unique(column_layer):
             groups.append(PooledGroup("per_layer", layer_names[layer], np.flatnonzero(column_layer == layer)))
     results = pooled_results(partition, groups, methods, settings["zeros"], settings["method_options"], settings["ci"],
-                             settings["normality"], settings["max_entries"]) if groups else []
+                             normality.entries_settings, settings["max_entries"]) if groups else []
     for group, result in zip(groups, results):
-        statistic, pvalue = result.normality
+        fields = normality.row_fields(group.columns, result.normality)
         for method in methods:
             rows.append(_row(iteration, method, group.view, group.layer, result.estimates[method], result.n_entries,
-                             settings, n_coordinates=int(group.columns.size), n_minibatches=n_rows,
-                             normality_statistic=statistic, normality_pvalue=pvalue,
+                             settings, n_coordinates=int(group.columns.size), n_minibatches=n_rows, **fields,
                              **block_columns(method, result.estimates[method].n_samples, settings)))
     if "per_parameter" in views:
         source_name = settings["per_parameter_source"]
@@ -658,15 +746,21 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
         use_random = random is not None and source_name in ("auto", "random")
         source = random if use_random else partition
         source_label = "random" if use_random else "partition"
-        alphas, statistic, pvalue, nonzero = per_column_results(source, methods, settings["zeros"], settings["method_options"],
+        alphas, statistic, pvalue, _ = per_column_results(source, methods, settings["zeros"], settings["method_options"],
                                                                 settings["normality"], settings["max_entries"])
         entries = source.shape[0] * source.shape[1]
         tested = ~np.isnan(pvalue)
-        normality = dict(normality_statistic=np.nan, normality_pvalue=np.nan, reject_fraction=np.nan)
+        per_column_test = dict(normality_statistic=np.nan, normality_pvalue=np.nan, reject_fraction=np.nan)
         if tested.any():
-            normality = dict(normality_statistic=float(np.median(statistic[tested])),
-                             normality_pvalue=float(np.median(pvalue[tested])),
-                             reject_fraction=float(np.mean(pvalue[tested] < settings["normality"]["level"])))
+            per_column_test = dict(normality_statistic=float(np.median(statistic[tested])),
+                                   normality_pvalue=float(np.median(pvalue[tested])),
+                                   reject_fraction=float(np.mean(pvalue[tested] < settings["normality"]["level"])))
+        null_alphas = {}
+        if settings["null_columns"] > 0:
+            rng = np.random.default_rng([settings["ci"]["seed"], int(iteration)])
+            gaussian = gaussian_null_matrix(source, settings["null_columns"], not use_random, rng)
+            null_alphas = {method: tail.alpha_per_column(gaussian, method, settings["zeros"], **settings["method_options"].get(method, {}))
+                           for method in methods}
         for method in methods:
             values = alphas[method][~np.isnan(alphas[method])]
             how = "analytic" if settings["ci"]["method"] in ("auto", "analytic") else settings["ci"]["method"]
@@ -675,11 +769,13 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
                 low, high = median_interval(values, settings["ci"], how)
             else:
                 median = q10 = q90 = low = high = np.nan
-            estimate = tail.AlphaEstimate(float(median), low, high, how if values.size else "none", nonzero)
+            # n_samples: the R mini-batches each coordinate's α̂ is estimated from
+            estimate = tail.AlphaEstimate(float(median), low, high, how if values.size else "none", source.shape[0])
             per_coordinate = block_columns(method, source.shape[0], settings)
+            band = null_band(values, null_alphas[method]) if method in null_alphas else {}
             rows.append(_row(iteration, method, "per_parameter", "", estimate, entries, settings, q10=float(q10), q90=float(q90),
-                             **per_coordinate,
-                             n_coordinates=int(values.size), n_minibatches=source.shape[0], source=source_label, **normality))
+                             **per_coordinate, n_coordinates=int(values.size), n_minibatches=source.shape[0],
+                             source=source_label, **per_column_test, **band))
             if method in settings["per_parameter_methods"]:
                 per_parameter.append(pd.DataFrame({"iteration": int(iteration), "method": method, "column": column_index,
                                                    "layer": np.asarray(layer_names, dtype=object)[column_layer],
@@ -700,7 +796,8 @@ def _frames(rows, per_parameter, k1_records, return_per_parameter, return_k1=Fal
 
 def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude", method_options=None, ci=None,
                 normality=None, memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, per_parameter_source="auto",
-                return_per_parameter=False, per_parameter_methods=None, k1=None, return_k1=False):
+                return_per_parameter=False, per_parameter_methods=None, k1=None, return_k1=False,
+                null_columns=DEFAULT_NULL_COLUMNS):
     """α for every checkpoint of the noise dump at ``path``, per method and view (DESIGN.md §2).
 
     ``method_options``: {method: options for ``tail.estimate_alpha``}; ``ci``: method ("auto",
@@ -708,12 +805,13 @@ def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude"
     number of samples), seed; ``normality``: test ("dagostino", "jarque_bera", "none"), level (for
     ``reject_fraction``); ``per_parameter_source``: "auto" (random mini-batches when stored, else
     the partition), "random" or "partition"; ``k1``: the K1 policy {policy: reference|fixed|median,
-    fixed, grid} of the block estimators. With ``return_per_parameter`` also returns the
+    fixed, grid} of the block estimators; ``null_columns``: Gaussian columns simulated for the
+    per-parameter view's null band (0: none; see ``gaussian_null_matrix``). With ``return_per_parameter`` also returns the
     per-coordinate α̂ (columns ``PER_PARAMETER_COLUMNS``) of ``per_parameter_methods`` (default: all);
     with ``return_k1`` the streamed pooled estimate at every measured K1 (``K1_COLUMNS``).
     """
     settings = _settings(methods, views, zeros, method_options, ci, normality, memory_budget_mb, per_parameter_source,
-                         per_parameter_methods, k1)
+                         per_parameter_methods, k1, null_columns)
     rows, per_parameter, k1_records = [], [], []
     with NoiseDump(path) as dump:
         column_layer, layer_names, column_index = dump.column_layer, dump.layer_names, dump.column_index
@@ -737,12 +835,13 @@ def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude"
 def alpha_views(matrix, random_matrix=None, column_layer=None, layer_names=None, iteration=0, methods=("mohammadi",),
                 views=("pooled",), zeros="exclude", method_options=None, ci=None, normality=None,
                 memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, per_parameter_source="auto", return_per_parameter=False,
-                per_parameter_methods=None, k1=None, pooled_statistics=None, pooled_zeros="exclude"):
+                per_parameter_methods=None, k1=None, pooled_statistics=None, pooled_zeros="exclude",
+                null_columns=DEFAULT_NULL_COLUMNS):
     """``alpha_table`` for one noise matrix held in memory (mini-batches × coordinates); without
     ``column_layer`` all columns form one layer named "all". ``pooled_statistics``: {"pooled": ...,
     "pooled_test": ...} streamed in a noise pass (sgnoise.pooled), for the streamed views."""
     settings = _settings(methods, views, zeros, method_options, ci, normality, memory_budget_mb, per_parameter_source,
-                         per_parameter_methods, k1)
+                         per_parameter_methods, k1, null_columns)
     partition = MatrixSource.from_array(matrix)
     random = MatrixSource.from_array(random_matrix) if random_matrix is not None else None
     if random is not None and random.shape[1] != partition.shape[1]:
@@ -777,7 +876,7 @@ def alpha_table_options(alpha_config: dict) -> dict:
     (schemas/alpha.schema.yaml); the ``validation`` sub-block is not used here. A null
     ``per_parameter_methods`` keeps the per-coordinate α̂ of the first method only."""
     keys = ("methods", "views", "zeros", "method_options", "ci", "normality", "memory_budget_mb", "per_parameter_source",
-            "per_parameter_methods", "k1")
+            "per_parameter_methods", "k1", "null_columns")
     options = {key: alpha_config[key] for key in keys if key in alpha_config}
     if "method_options" in options:
         options["method_options"] = method_options_from_config(options["method_options"])
