@@ -31,6 +31,7 @@ rule tables:
         phases="results/tables/phase_changes.csv",
         alpha_k1="results/tables/alpha_k1.csv",
         overview="results/tables/runs_overview.csv",
+        excess="results/tables/excess_heavy_tail.csv",
         report_runs="results/report/runs.csv",
     params:
         runs=RUNS,

@@ -45,6 +45,7 @@ rule alpha_views:
 rule per_parameter_alpha:
     input:
         table="results/tables/alpha_per_parameter.csv",
+        alpha="results/tables/alpha.csv",
     output:
         pdf=report(
             "results/figures/per_parameter_alpha.pdf",

@@ -8,4 +8,6 @@ from sgnoise.plots.common import save_figure  # noqa: E402
 from sgnoise.plots.tail import per_parameter_alpha_figure  # noqa: E402
 
 table = pd.read_csv(snakemake.input.table)
-save_figure(per_parameter_alpha_figure(table, method=snakemake.params.method), [snakemake.output.pdf, snakemake.output.png])
+alpha = pd.read_csv(snakemake.input.alpha)
+save_figure(per_parameter_alpha_figure(table, method=snakemake.params.method, alpha_table=alpha),
+            [snakemake.output.pdf, snakemake.output.png])

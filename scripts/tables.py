@@ -4,7 +4,7 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
 from sgnoise.phases import phase_change_table
-from sgnoise.tables import (concat_run_tables, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
+from sgnoise.tables import (concat_run_tables, excess_heavy_tail, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
                             runs_overview, runs_table, with_learned_flags)
 
 runs = runs_table(snakemake.params.runs, snakemake.input.status)
@@ -14,6 +14,7 @@ runs = with_learned_flags(runs, learned_flags(metrics, runs, snakemake.params.le
 write_csv_atomic(runs, snakemake.output.runs)
 alpha = concat_run_tables(snakemake.input.alpha, runs)
 write_csv_atomic(alpha, snakemake.output.alpha)
+write_csv_atomic(excess_heavy_tail(alpha), snakemake.output.excess, float_format="%.4g")
 write_csv_atomic(phase_change_table(alpha, snakemake.params.method, min_jump=snakemake.params.phase_min_jump),
                  snakemake.output.phases)
 write_csv_atomic(concat_run_tables(snakemake.input.metrics, runs), snakemake.output.metrics)

@@ -95,7 +95,8 @@ def test_tables_script_writes_learned_and_the_last_checkpoint_of_alpha_k1(tmp_pa
     monkeypatch.chdir(tmp_path)
     files = lambda name: [f"results/runs/{run}/{name}" for run in specs]  # noqa: E731
     outputs = {name: f"results/tables/{name}.csv" for name in ("alpha", "per_parameter", "metrics", "runs", "phases", "alpha_k1")}
-    outputs.update(overview="results/tables/runs_overview.csv", report_runs="results/report/runs.csv")
+    outputs.update(overview="results/tables/runs_overview.csv", report_runs="results/report/runs.csv",
+                   excess="results/tables/excess_heavy_tail.csv")
     (tmp_path / "results/tables").mkdir()
     (tmp_path / "results/report").mkdir()
     snakemake = SimpleNamespace(

@@ -117,9 +117,21 @@ def test_alpha_views_figure(alpha_tables, tmp_path):
     labels = fig.axes[0].get_legend_handles_labels()[1]
     # the streamed all-P pooled view is Mohammadi's only; Hill's pooled estimate is the stored columns'
     shown = [v for v in tail_plots.VIEW_ORDER if v != "pooled"]
-    assert labels == [tail_plots.VIEW_LABELS[v] for v in shown]
+    with_null = [tail_plots.VIEW_LABELS[v] for v in shown]
+    with_null.insert(with_null.index(tail_plots.VIEW_LABELS["per_parameter"]) + 1, tail_plots.NULL_BAND_LABEL)
+    assert labels == with_null
     labels = tail_plots.alpha_views_figure(alpha_tables[0], method="mohammadi").axes[0].get_legend_handles_labels()[1]
-    assert labels == [tail_plots.VIEW_LABELS[v] for v in tail_plots.VIEW_ORDER]
+    assert labels == [tail_plots.VIEW_LABELS["pooled"]] + with_null
+    # the hatched null band is the table's null 10-90 % of the per-parameter view, at every checkpoint
+    run = sorted(alpha_tables[0]["run"].unique())[0]
+    rows = alpha_tables[0][(alpha_tables[0]["run"] == run) & (alpha_tables[0]["method"] == "hill")
+                           & (alpha_tables[0]["view"] == "per_parameter")].sort_values("iteration")
+    ax = [a for a in fig.axes if a.get_title() == run][0]
+    band = [c for c in ax.collections if c.get_label() == tail_plots.NULL_BAND_LABEL]
+    assert len(band) == 1 and band[0].get_hatch() == "////"
+    vertices = band[0].get_paths()[0].vertices
+    np.testing.assert_allclose(sorted(set(np.round(vertices[:, 1], 9))),
+                               sorted(set(np.round(np.r_[rows["null_q10"], rows["null_q90"]], 9))))
     save_figure(fig, [tmp_path / "views.png"])
     assert (tmp_path / "views.png").stat().st_size > 0
     with pytest.raises(ValueError, match="no rows for method"):
@@ -133,6 +145,17 @@ def test_per_parameter_alpha_figure(alpha_tables, tmp_path):
     assert len(_visible_axes(fig)) == 3
     assert len(fig.axes[0].patches) == 2  # first and last checkpoint
     save_figure(fig, [tmp_path / "per_parameter.pdf"])
+    # with the α table: the last checkpoint's null 10-90 % band, its 5 % quantile and the excess fraction
+    alpha = alpha_tables[0]
+    with_null = tail_plots.per_parameter_alpha_figure(side, alpha_table=alpha)
+    ax = with_null.axes[0]
+    run = ax.get_title()
+    last = alpha[(alpha["run"] == run) & (alpha["view"] == "per_parameter") & (alpha["method"] == "mohammadi")]
+    last = last[last["iteration"] == last["iteration"].max()].iloc[0]
+    span = [p for p in ax.patches if p.get_label() == "Gaussian null 10–90 %"][0]
+    np.testing.assert_allclose([span.get_x(), span.get_x() + span.get_width()], [last["null_q10"], last["null_q90"]])
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "Gaussian null 5 %"] == [last["null_q05"]]
+    assert f"{last['excess_fraction']:.0%} below null 5 %" in " ".join(t.get_text() for t in ax.texts)
     with pytest.raises(ValueError, match="lacks columns"):
         tail_plots.per_parameter_alpha_figure(side.drop(columns="alpha"))
 

@@ -174,3 +174,15 @@ def report_runs_table(overview: pd.DataFrame) -> pd.DataFrame:
         rows.append({"run": row.run, "learned": learned, "accuracy train / test": accuracy,
                      "pooled α̂ [95 % CI]": alpha, "K1": "–" if pd.isna(row.K1) else str(int(row.K1))})
     return pd.DataFrame(rows, columns=["run", "learned", "accuracy train / test", "pooled α̂ [95 % CI]", "K1"])
+
+
+EXCESS_COLUMNS = ["run", "iteration", "method", "source", "n_minibatches", "n_coordinates", "alpha", "q10", "q90",
+                  "null_median", "null_q05", "null_q10", "null_q90", "excess_fraction", "reject_fraction", "learned"]
+
+
+def excess_heavy_tail(alpha: pd.DataFrame) -> pd.DataFrame:
+    """Per run, checkpoint and method: the per-parameter view beside its Gaussian null band and the
+    excess fraction (coordinates whose α̂ is below the null's 5 % quantile; 5 % for Gaussian noise)."""
+    rows = alpha[alpha["view"] == "per_parameter"]
+    columns = [column for column in EXCESS_COLUMNS if column in rows.columns]
+    return rows[columns].sort_values(["run", "iteration", "method"]).reset_index(drop=True)

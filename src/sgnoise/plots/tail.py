@@ -47,6 +47,18 @@ def _grid(n_panels, width=3.4, height=2.7, max_columns=4):
     return fig, axes.flat
 
 
+NULL_BAND_LABEL = "per-parameter on Gaussian columns (null, 10–90 %)"
+NULL_BAND_STYLE = dict(facecolor="none", edgecolor="0.35", hatch="////", lw=0.0)
+
+
+def draw_null_band(ax, iteration, low, high, label=None):
+    """The per-parameter view's null band: the same estimator's 10–90 % spread on Gaussian columns of
+    the same shape (views.gaussian_null_matrix), hatched grey with dotted edges."""
+    ax.fill_between(iteration, low, high, label=label, **NULL_BAND_STYLE)
+    for edge in (low, high):
+        ax.plot(iteration, edge, color="0.35", lw=0.6, ls=":")
+
+
 def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
     """α̂ against checkpoint iteration, one panel per run, the views side by side: pooled,
     MAD-normalised pooled and per-parameter median with their confidence bands (per-parameter also
@@ -94,6 +106,8 @@ def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_m
             ax.fill_between(part["iteration"], part["ci_low"], part["ci_high"], color=colour, alpha=0.25, lw=0)
             if view == "per_parameter" and {"q10", "q90"} <= set(part.columns):
                 ax.fill_between(part["iteration"], part["q10"], part["q90"], color=colour, alpha=0.08, lw=0)
+            if view == "per_parameter" and {"null_q10", "null_q90"} <= set(part.columns) and part["null_q10"].notna().any():
+                draw_null_band(ax, part["iteration"], part["null_q10"], part["null_q90"], label=NULL_BAND_LABEL)
         ax.axhline(2.0, color="0.3", lw=0.8, ls=":")
         if apart:
             ax.set_title(f"{run} (did not learn)", fontsize=8, color=NOT_LEARNED_COLOUR)
@@ -101,7 +115,7 @@ def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_m
             ax.set_title(str(run), fontsize=8)
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"α̂ ({method})")
-    handles, labels = figure_legend_entries(fig, order=[VIEW_LABELS[v] for v in VIEW_ORDER])
+    handles, labels = figure_legend_entries(fig, order=[VIEW_LABELS[v] for v in VIEW_ORDER] + [NULL_BAND_LABEL])
     if apart_runs & set(runs):
         handles.append(not_learned_handle(learned_margin, ms=3))
         labels.append(not_learned_label(learned_margin))
@@ -113,10 +127,15 @@ def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_m
     return fig
 
 
-def per_parameter_alpha_figure(per_parameter: pd.DataFrame, method: str = "mohammadi", limits=(0.0, 5.0), bins: int = 50):
+def per_parameter_alpha_figure(per_parameter: pd.DataFrame, method: str = "mohammadi", limits=(0.0, 5.0), bins: int = 50,
+                               alpha_table: pd.DataFrame | None = None):
     """Histograms of the per-coordinate α̂ (across mini-batches), one panel per run, at the first
     and the last checkpoint. Values outside ``limits`` (and +inf) are piled into the edge bins;
-    the share beyond the upper limit is printed in each panel."""
+    the share beyond the upper limit is printed in each panel. With ``alpha_table`` (the α table's
+    per_parameter rows with the null_* columns) the last checkpoint's null band is drawn behind:
+    the same estimator's 10–90 % range on Gaussian columns of the same shape (hatched) and its 5 %
+    quantile (dotted), with the excess fraction (measured coordinates below that quantile; 5 % under
+    Gaussian noise) printed."""
     _require(per_parameter, ["iteration", "method", "alpha"], "per-parameter table")
     set_style()
     rows = per_parameter[(per_parameter["method"] == method) & per_parameter["alpha"].notna()]
@@ -131,11 +150,17 @@ def per_parameter_alpha_figure(per_parameter: pd.DataFrame, method: str = "moham
         iterations = sorted(run_rows["iteration"].unique())
         chosen = [iterations[0]] if len(iterations) == 1 else [iterations[0], iterations[-1]]
         notes = []
+        null = _null_row(alpha_table, run, chosen[-1], method)
+        if null is not None:
+            ax.axvspan(null["null_q10"], null["null_q90"], label="Gaussian null 10–90 %", zorder=0, **NULL_BAND_STYLE)
+            ax.axvline(null["null_q05"], color="0.35", lw=0.8, ls=":", label="Gaussian null 5 %")
         for colour, iteration in zip(palette, chosen):
             values = run_rows.loc[run_rows["iteration"] == iteration, "alpha"].to_numpy(dtype=float)
             clipped = np.clip(np.where(np.isinf(values), limits[1], values), limits[0], limits[1] - 1e-9)
             ax.hist(clipped, bins=edges, density=True, histtype="step", lw=1.4, color=colour, label=f"iteration {iteration}")
             notes.append(f"{np.mean(values >= limits[1]):.0%} ≥ {limits[1]:g} at {iteration}")
+        if null is not None:
+            notes.append(f"{null['excess_fraction']:.0%} below null 5 % at {chosen[-1]}")
         ax.axvline(2.0, color="0.3", lw=0.8, ls=":")
         ax.text(0.98, 0.95, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=7)
         ax.set_title(str(run), fontsize=8)
@@ -144,6 +169,17 @@ def per_parameter_alpha_figure(per_parameter: pd.DataFrame, method: str = "moham
         ax.legend(fontsize=7, loc="center right", frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _null_row(alpha_table, run, iteration, method):
+    """The per_parameter row of the α table with the null band of ``run`` at ``iteration`` (None if absent)."""
+    if alpha_table is None or "null_q10" not in alpha_table:
+        return None
+    rows = alpha_table[(alpha_table["run"] == run) & (alpha_table["iteration"] == iteration)
+                       & (alpha_table["method"] == method) & (alpha_table["view"] == "per_parameter")]
+    if rows.empty or not np.isfinite(rows["null_q10"].iloc[0]):
+        return None
+    return rows.iloc[0]
 
 
 K1_COLUMNS = ("run", "iteration", "view", "k1", "alpha", "ci_low", "ci_high", "n_samples", "k1_reference")
