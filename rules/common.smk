@@ -114,7 +114,7 @@ RUN_FIGURES = [
     "per_parameter_alpha",
     "alpha_vs_k1",
 ]
-STANDALONE_FIGURES = ["estimator_validation"]
+STANDALONE_FIGURES = ["estimator_validation", "estimator_calibration"]
 SDE_FIGURES = [
     "sde_exit_vs_eps",
     "sde_exit_vs_width",

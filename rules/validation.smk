@@ -88,3 +88,39 @@ rule estimator_validation:
         "../envs/analysis.yaml"
     script:
         "../scripts/fig_tail_estimator_validation.py"
+
+
+rule estimator_calibration_table:
+    output:
+        table="results/tables/estimator_calibration.csv",
+    params:
+        validation=config["alpha"]["validation"],
+        method_options=config["alpha"]["method_options"],
+    log:
+        "logs/tables/estimator_calibration.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/calibration_table.py"
+
+
+rule estimator_calibration:
+    input:
+        table="results/tables/estimator_calibration.csv",
+    output:
+        pdf=report(
+            "results/figures/estimator_calibration.pdf",
+            caption="../report/tail_estimator_calibration.rst",
+            category="Tail index",
+        ),
+        png=report(
+            "results/figures/estimator_calibration.png",
+            caption="../report/tail_estimator_calibration.rst",
+            category="Tail index",
+        ),
+    log:
+        "logs/figures/estimator_calibration.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/fig_tail_estimator_calibration.py"

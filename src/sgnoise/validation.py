@@ -105,3 +105,119 @@ def scale_mixture(log_scale_sds=DEFAULT_LOG_SCALE_SDS, n_minibatches: int = 600,
         table.insert(0, "log_scale_sd", float(sd))
         frames.append(table)
     return pd.concat(frames, ignore_index=True)[MIXTURE_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- calibration study
+
+CALIBRATION_COLUMNS = ["study", "sample", "method", "truth", "replicates", "n_rows", "n_columns", "rate", "nominal",
+                       "mean_estimate", "sd_estimate", "mean_width"]
+DEFAULT_CALIBRATION_ALPHAS = (1.2, 1.5, 1.8, 2.0)
+DEFAULT_CONTROLS = ("t1.5", "t3", "laplace")
+GAUSSIANITY_TESTS = ("column_omnibus", "dagostino_per_coordinate", "jarque_bera_per_coordinate", "dagostino_entries")
+
+
+def control_sample(name: str, shape, rng) -> tuple[np.ndarray, float]:
+    """Finite- and infinite-variance controls outside the stable family, with the answer a stable-domain
+    estimator should give: Student t_ν (tail index ν; as a stable-domain index min(ν, 2)) and Laplace
+    (all moments finite: 2)."""
+    if name == "laplace":
+        return rng.laplace(size=shape), 2.0
+    if name.startswith("t"):
+        nu = float(name[1:])
+        return rng.standard_t(nu, size=shape), min(nu, 2.0)
+    raise ValueError(f"unknown control {name!r}; expected laplace or t<ν>, e.g. t1.5")
+
+
+def _partition_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows of a zero-sum partition: each column minus its mean over the rows (as partition noise is)."""
+    return matrix - matrix.mean(axis=0)
+
+
+def _estimate_rows(study, sample, truth, estimates, n_rows, n_columns, level):
+    rows = []
+    for method, values in estimates.items():
+        alpha_hat, low, high = (np.array(v, dtype=float) for v in zip(*values))
+        finite = np.isfinite(alpha_hat)
+        covered = (low <= truth) & (truth <= high)
+        rows.append(dict(study=study, sample=sample, method=method, truth=truth, replicates=len(values), n_rows=n_rows,
+                         n_columns=n_columns, rate=float(np.mean(covered)), nominal=level,
+                         mean_estimate=float(np.mean(alpha_hat[finite])) if finite.any() else np.nan,
+                         sd_estimate=float(np.std(alpha_hat[finite], ddof=1)) if finite.sum() > 1 else np.nan,
+                         mean_width=float(np.nanmean(np.where(np.isfinite(high - low), high - low, np.nan)))
+                         if np.isfinite(high - low).any() else np.nan))
+    return rows
+
+
+def gaussianity_rejections(matrix: np.ndarray, level: float) -> dict:
+    """Rejection (0/1, or the rejected share of coordinates for the per-coordinate tests) of every
+    Gaussianity test the α table reports, on one noise matrix (rows × coordinates)."""
+    column = tail.column_omnibus(*tail.column_moments(matrix))[1]
+    out = {"column_omnibus": float(column < level), "dagostino_entries": float(tail.normality_test(matrix)[1] < level)}
+    for test in tail.NORMALITY_TESTS:
+        pvalues = tail.normality_per_column(matrix, test)[1]
+        out[f"{test}_per_coordinate"] = float(np.mean(pvalues[np.isfinite(pvalues)] < level))
+    return out
+
+
+def calibration_study(alphas=DEFAULT_CALIBRATION_ALPHAS, methods=tail.METHODS, replicates: int = 200, n_rows: int = 40,
+                      n_columns: int = 250, controls=DEFAULT_CONTROLS, test_columns: int = 1000, log_scale_sd: float = 1.5,
+                      power_alpha: float = 1.8, level: float = 0.95, test_level: float = 0.05, seed: int = 0,
+                      method_options=None) -> pd.DataFrame:
+    """Calibration of the intervals and of the Gaussianity tests (columns ``CALIBRATION_COLUMNS``).
+
+    - ``coverage``: share of ``replicates`` seeded n_rows × n_columns SαS(α) matrices whose default
+      (``auto``) ``level`` interval of each method contains α; ``sample`` iid (the entries i.i.d.) or
+      partition (each column centred over its rows, as the rows of a zero-sum partition are: still
+      SαS(α) marginally, but the entries of a column share its mean);
+    - ``size`` / ``power``: rejection rate at ``test_level`` of each reported Gaussianity test
+      (``GAUSSIANITY_TESTS``) on n_rows × ``test_columns`` partition matrices of Gaussian columns with
+      log-normal scales (sd ``log_scale_sd``), resp. of SαS(``power_alpha``) columns; for the
+      per-coordinate tests the rate is the mean share of rejected coordinates;
+    - ``control``: each method on Student t_ν and Laplace matrices, ``truth`` the stable-domain answer
+      min(ν, 2) resp. 2 (``rate`` = coverage of it), so a finite-variance heavy tail shows as what it
+      is: an estimate near 2 from the stable-domain estimators, near ν from the extreme-value ones.
+    Replicate r of a case draws from ``np.random.default_rng([seed, case, r])``: same seed → same table.
+    """
+    alphas = _check_sequence("alphas", alphas, (int, float), 0.1, 2.0)
+    methods = list(methods)
+    for method in methods:
+        tail.check_method(method)
+    for name, value, smallest in (("replicates", replicates, 2), ("n_rows", n_rows, 8), ("n_columns", n_columns, 1),
+                                  ("test_columns", test_columns, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+            raise ValueError(f"{name} must be an int of at least {smallest}, got {value!r}")
+    method_options = method_options or {}
+    shape = (n_rows, n_columns)
+
+    def estimates_of(draw, case):
+        out = {method: [] for method in methods}
+        for replicate in range(replicates):
+            matrix = draw(np.random.default_rng([seed, case, replicate]))
+            for method in methods:
+                estimate = tail.estimate_alpha_ci(matrix, method, level=level, **method_options.get(method, {}))
+                out[method].append((estimate.alpha, estimate.ci_low, estimate.ci_high))
+        return out
+
+    rows, case = [], 0
+    for alpha in alphas:
+        for sample, transform in (("iid", lambda m: m), ("partition", _partition_rows)):
+            case += 1
+            draw = lambda rng, a=alpha, f=transform: f(sas_sample(a, shape, rng))  # noqa: E731
+            rows += _estimate_rows("coverage", sample, float(alpha), estimates_of(draw, case), n_rows, n_columns, level)
+    for name in controls:
+        case += 1
+        truth = control_sample(name, (1, 1), np.random.default_rng(0))[1]
+        draw = lambda rng, n=name: control_sample(n, shape, rng)[0]  # noqa: E731
+        rows += _estimate_rows("control", name, truth, estimates_of(draw, case), n_rows, n_columns, level)
+    for study, sample, draw in (
+            ("size", "gaussian", lambda rng: scale_mixture_matrix(log_scale_sd, n_rows, test_columns, rng)),
+            ("power", f"sas{power_alpha:g}", lambda rng: sas_sample(power_alpha, (n_rows, test_columns), rng))):
+        case += 1
+        rejections = [gaussianity_rejections(_partition_rows(draw(np.random.default_rng([seed, case, r]))), test_level)
+                      for r in range(replicates)]
+        for test in GAUSSIANITY_TESTS:
+            rate = float(np.mean([r[test] for r in rejections]))
+            rows.append(dict(study=study, sample=sample, method=test, truth=2.0 if study == "size" else power_alpha,
+                             replicates=replicates, n_rows=n_rows, n_columns=test_columns, rate=rate, nominal=test_level,
+                             mean_estimate=np.nan, sd_estimate=np.nan, mean_width=np.nan))
+    return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
