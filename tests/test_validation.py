@@ -127,6 +127,10 @@ def test_alpha_views_figure(alpha_tables, tmp_path):
     rows = alpha_tables[0][(alpha_tables[0]["run"] == run) & (alpha_tables[0]["method"] == "hill")
                            & (alpha_tables[0]["view"] == "per_parameter")].sort_values("iteration")
     ax = [a for a in fig.axes if a.get_title() == run][0]
+    assert ax.get_xscale() == "log"  # log-spaced checkpoints on a log axis of iteration + 1
+    per_parameter_line = [line for line in ax.lines if line.get_label() == tail_plots.VIEW_LABELS["per_parameter"]][0]
+    np.testing.assert_array_equal(per_parameter_line.get_xdata(), rows["iteration"] + 1)
+    np.testing.assert_array_equal(per_parameter_line.get_ydata(), rows["alpha"])
     band = [c for c in ax.collections if c.get_label() == tail_plots.NULL_BAND_LABEL]
     assert len(band) == 1 and band[0].get_hatch() == "////"
     vertices = band[0].get_paths()[0].vertices

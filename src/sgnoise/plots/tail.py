@@ -60,7 +60,7 @@ def draw_null_band(ax, iteration, low, high, label=None):
 
 
 def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
-    """α̂ against checkpoint iteration, one panel per run, the views side by side: pooled,
+    """α̂ against checkpoint iteration (log axis of iteration + 1: checkpoints are log-spaced), one panel per run, the views side by side: pooled,
     MAD-normalised pooled and per-parameter median with their confidence bands (per-parameter also
     its 10–90 % spread over coordinates), each layer's pooled α̂ as a thin line; α = 2 is Gaussian.
 
@@ -86,34 +86,35 @@ def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_m
         axes[0].text(0.5, 0.5, "no run with α estimates", ha="center", va="center", transform=axes[0].transAxes)
         axes[0].set_axis_off()
     for ax, run in zip(axes, runs):
-        run_rows = rows[rows["run"] == run]
+        run_rows = rows[rows["run"] == run].assign(step=lambda f: f["iteration"] + 1)  # log axis: iteration + 1
         apart = run in apart_runs
         for view in VIEW_ORDER:
-            part = run_rows[run_rows["view"] == view].sort_values("iteration")
+            part = run_rows[run_rows["view"] == view].sort_values("step")
             if part.empty:
                 continue
             colour = NOT_LEARNED_COLOUR if apart else colours[view]
             if view == "per_layer":
                 for index, (_, layer_rows) in enumerate(part.groupby("layer", sort=False)):
-                    ax.plot(layer_rows["iteration"], layer_rows["alpha"], lw=0.8, alpha=0.6, ls="--", color=colour,
+                    ax.plot(layer_rows["step"], layer_rows["alpha"], lw=0.8, alpha=0.6, ls="--", color=colour,
                             label=VIEW_LABELS[view] if index == 0 and not apart else None)
                 continue
             if apart:
-                plot_not_learned(ax, part["iteration"], part["alpha"], marker=VIEW_MARKERS[view], ms=3, lw=1.4)
+                plot_not_learned(ax, part["step"], part["alpha"], marker=VIEW_MARKERS[view], ms=3, lw=1.4)
             else:
-                ax.plot(part["iteration"], part["alpha"], marker=VIEW_MARKERS[view], ms=3, lw=1.4, color=colour,
+                ax.plot(part["step"], part["alpha"], marker=VIEW_MARKERS[view], ms=3, lw=1.4, color=colour,
                         label=VIEW_LABELS[view])
-            ax.fill_between(part["iteration"], part["ci_low"], part["ci_high"], color=colour, alpha=0.25, lw=0)
+            ax.fill_between(part["step"], part["ci_low"], part["ci_high"], color=colour, alpha=0.25, lw=0)
             if view == "per_parameter" and {"q10", "q90"} <= set(part.columns):
-                ax.fill_between(part["iteration"], part["q10"], part["q90"], color=colour, alpha=0.08, lw=0)
+                ax.fill_between(part["step"], part["q10"], part["q90"], color=colour, alpha=0.08, lw=0)
             if view == "per_parameter" and {"null_q10", "null_q90"} <= set(part.columns) and part["null_q10"].notna().any():
-                draw_null_band(ax, part["iteration"], part["null_q10"], part["null_q90"], label=NULL_BAND_LABEL)
+                draw_null_band(ax, part["step"], part["null_q10"], part["null_q90"], label=NULL_BAND_LABEL)
         ax.axhline(2.0, color="0.3", lw=0.8, ls=":")
         if apart:
             ax.set_title(f"{run} (did not learn)", fontsize=8, color=NOT_LEARNED_COLOUR)
         else:
             ax.set_title(str(run), fontsize=8)
-        ax.set_xlabel("iteration")
+        ax.set_xscale("log")  # checkpoints are log-spaced
+        ax.set_xlabel("iteration + 1")
         ax.set_ylabel(f"α̂ ({method})")
     handles, labels = figure_legend_entries(fig, order=[VIEW_LABELS[v] for v in VIEW_ORDER] + [NULL_BAND_LABEL])
     if apart_runs & set(runs):
