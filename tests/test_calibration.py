@@ -216,6 +216,6 @@ def test_estimator_calibration_figure_draws_the_table():
     expected = table[(table["study"] == "coverage") & (table["sample"] == "iid")].set_index("method")
     np.testing.assert_allclose(drawn["mohammadi"], expected.loc["mohammadi"].sort_values("truth")["rate"])
     sizes = table[table["study"] == "size"]
-    assert sorted(p.get_height() for p in size_ax.patches) == sorted(sizes["rate"])
+    assert sorted(p.get_width() for p in size_ax.patches) == sorted(sizes["rate"])
     with pytest.raises(ValueError, match="lacks columns"):
         estimator_calibration_figure(pd.DataFrame({"study": []}))

@@ -25,14 +25,14 @@ def _methods(frame):
 def estimator_calibration_figure(table: pd.DataFrame):
     """Four panels: (a) coverage of each method's default interval against the true α, i.i.d. entries
     (solid) and rows of a zero-sum partition (dashed), the 90–98 % band shaded; (b) size of every
-    Gaussianity test on Gaussian columns with spread scales (dotted: the nominal level); (c) its power
+    Gaussianity test (horizontal bars) on Gaussian columns with spread scales (dotted: the nominal level); (c) its power
     on SαS columns; (d) mean α̂ ± sd of each method on Student t and Laplace controls, the stable-domain
     answer (min(ν, 2), resp. 2) and the tail index ν marked."""
     missing = {"study", "sample", "method", "truth", "rate", "nominal", "mean_estimate", "sd_estimate"} - set(table.columns)
     if missing:
         raise ValueError(f"calibration table lacks columns {sorted(missing)}")
     set_style()
-    fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), gridspec_kw=dict(width_ratios=[1.3, 1, 1, 1.3]))
+    fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), gridspec_kw=dict(width_ratios=[1.3, 1.1, 0.8, 1.3]))
     coverage = table[table["study"] == "coverage"]
     methods = _methods(coverage) if not coverage.empty else _methods(table[table["study"] == "control"])
     palette = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
@@ -60,16 +60,17 @@ def estimator_calibration_figure(table: pd.DataFrame):
         part = table[table["study"] == study]
         tests = [t for t in TEST_LABELS if t in set(part["method"])] + sorted(set(part["method"]) - set(TEST_LABELS))
         rates = [float(part.loc[part["method"] == t, "rate"].iloc[0]) for t in tests]
-        ax.bar(range(len(tests)), rates, color=sns.color_palette("colorblind", 8)[4])
-        for x, rate in enumerate(rates):
-            ax.text(x, rate, f"{rate:.3f}" if rate < 0.995 else "1", ha="center", va="bottom", fontsize=7)
+        positions = np.arange(len(tests))[::-1]  # first test on top
+        ax.barh(positions, rates, color=sns.color_palette("colorblind", 8)[4], height=0.6)
+        for y, rate in zip(positions, rates):
+            ax.text(rate, y, f" {rate:.3f}" if rate < 0.995 else " 1", ha="left", va="center", fontsize=7)
         if not part.empty:
-            ax.axhline(float(part["nominal"].iloc[0]), color="0.3", lw=0.8, ls=":")
+            ax.axvline(float(part["nominal"].iloc[0]), color="0.3", lw=0.8, ls=":")
             title += "" if study == "size" else f" (α = {float(part['truth'].iloc[0]):g})"
             ax.set_title(f"{title}, level {float(part['nominal'].iloc[0]):g}", fontsize=9)
-        ax.set_xticks(range(len(tests)), [TEST_LABELS.get(t, t) for t in tests], fontsize=7, rotation=25, ha="right")
-        ax.set_ylabel("rejection rate")
-        ax.set_ylim(0, 1.1 if study == "power" else max(0.2, max(rates, default=0) * 1.25))
+        ax.set_yticks(positions, [TEST_LABELS.get(t, t) for t in tests] if study == "size" else [""] * len(tests), fontsize=7)
+        ax.set_xlabel("rejection rate")
+        ax.set_xlim(0, 1.25)
     ax = axes[3]
     controls = table[table["study"] == "control"]
     samples = list(dict.fromkeys(controls["sample"]))
@@ -86,9 +87,9 @@ def estimator_calibration_figure(table: pd.DataFrame):
             ax.plot([x - 0.45, x + 0.45], [float(sample[1:])] * 2, color="0.2", lw=1.0, ls=":",
                     label=None if nu_labelled else "tail index ν")
             nu_labelled = True
-    ax.set_xticks(range(len(samples)), [s if s == "laplace" else f"Student t, ν = {s[1:]}" for s in samples], fontsize=7)
+    ax.set_xticks(range(len(samples)), ["Laplace" if s == "laplace" else f"t, ν = {s[1:]}" for s in samples], fontsize=7)
     ax.set_ylabel("mean α̂ ± sd")
-    ax.set_title("(d) non-stable controls", fontsize=9)
+    ax.set_title("(d) non-stable controls: Student t, Laplace", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     fig.tight_layout()
     return fig
