@@ -158,7 +158,7 @@ def run_id(run):
 
 
 def build_runs(config):
-    runs = {}
+    runs, origins = {}, {}  # run id → spec, and the index of the runs[] entry that first gave it
     train = config["train"]
     for index, grid in enumerate(config["runs"]):
         for run in expand_grid(index, grid):
@@ -175,7 +175,7 @@ def build_runs(config):
             except ValueError as error:
                 raise ConfigError(f"config runs[{index}] (iterations={run['iterations']}): {error}") from None
             model = {key: run[key] for key in ["model"] + MODEL_SIZE_KEYS[run["model"]]}
-            runs[run_id(run)] = dict(
+            spec = dict(
                 dataset=run["dataset"],
                 model=model,
                 loss=run["loss"],
@@ -195,6 +195,17 @@ def build_runs(config):
                 pooled_zeros=config["noise"]["pooled_zeros"],
                 noise_test_set=config["noise"]["test_set"],
             )
+            identifier = run_id(run)
+            if identifier in runs and runs[identifier] != spec:
+                # the same id for two different runs would make one overwrite the other
+                first_index = origins[identifier]
+                differing = sorted(key for key in spec if spec[key] != runs[identifier].get(key))
+                raise ConfigError(
+                    f"config runs[{first_index}] and runs[{index}] both give the run id {identifier!r} "
+                    f"for different runs (they differ in {', '.join(differing)}); make the grids disjoint"
+                )
+            runs[identifier] = spec
+            origins.setdefault(identifier, index)
     return runs
 
 

@@ -243,8 +243,11 @@ def test_sgd_update_is_one_sgd_step_of_each_member(shared):
 def test_member_losses_and_closed_form_gradients_match_autograd(lead):
     torch.manual_seed(3)
     outputs, targets = torch.randn(*lead, 7, 3) * 3, torch.randint(0, 3, (*lead, 7))
-    outputs[0, ..., 0, :] = 1.0 - torch.tensor([1.0, -1.0, -1.0])  # a hinge margin exactly at its kink
+    # every hinge margin 1 − s_c·out_c of this sample exactly 0: the kink, where autograd's subgradient is 0
+    outputs[0, ..., 0, :] = torch.tensor([1.0, -1.0, -1.0])
     targets[0, ..., 0] = 0
+    margins = 1.0 - torch.tensor([1.0, -1.0, -1.0]) * outputs[0, ..., 0, :]
+    assert torch.all(margins == 0)
     names = ["hinge", "nll", "nll", "hinge"]
     member_losses = MemberLosses(names)
     each = [float(get_loss(name)(outputs[m].reshape(-1, 3), targets[m].reshape(-1))) for m, name in enumerate(names)]

@@ -88,6 +88,11 @@ def test_rebuilding_one_figure_reruns_nothing_upstream(tiny_study):
     (dict(runs=[{"dataset": "mnist7k", "model": "fcn", "depth": 2, "width": 4, "loss": "nll",
                  "batch_size": 100, "lr": 0.1, "iterations": 10}]), "dataset"),
     (dict(train={"checkpoints": {"iterations": [5, 500]}}), "iterations"),
+    # two different runs with one id (lr printed with 6 significant digits): refused, both entries named
+    (dict(runs=[{"dataset": "mnist5k", "model": "fcn", "depth": 2, "width": 4, "loss": "nll",
+                 "batch_size": 100, "lr": 0.1, "iterations": 10},
+                {"dataset": "mnist5k", "model": "fcn", "depth": 2, "width": 4, "loss": "nll",
+                 "batch_size": 100, "lr": 0.1000001, "iterations": 10}]), "runs[0] and runs[1] both give the run id"),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, change, expected):
     config = write_config(tmp_path / "bad.yaml", **change)

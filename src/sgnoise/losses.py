@@ -36,13 +36,15 @@ def cross_entropy_and_delta(outputs: torch.Tensor, targets: torch.Tensor) -> tup
 
 def linear_hinge_and_delta(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-group linear hinge and ∂(Σ_g loss_g)/∂outputs for outputs (G, b, C), targets (G, b):
-    loss_g = mean_{i,c} max(0, 1 − s_c out_gic) and δ_gic = −s_c 1[1 − s_c out_gic ≥ 0] / (b·C)
-    (≥ as torch's clamp backward: the subgradient at the kink is the one autograd takes)."""
+    loss_g = mean_{i,c} max(0, 1 − s_c out_gic) and δ_gic = −s_c 1[1 − s_c out_gic > 0] / (b·C).
+    At the kink (margin exactly 0) the subgradient is 0, the one torch's autograd of ``linear_hinge``
+    takes (clamp's backward passes no gradient at the boundary), so bundled and single-run training
+    agree there too."""
     signs = torch.full_like(outputs, -1.0).scatter_(-1, targets.unsqueeze(-1), 1.0)
     margins = 1.0 - signs * outputs
     losses = margins.clamp(min=0.0).mean(dim=(-2, -1))
     scale = -1.0 / (outputs.shape[-2] * outputs.shape[-1])
-    return losses, signs.mul_(margins >= 0).mul_(scale)
+    return losses, signs.mul_(margins > 0).mul_(scale)
 
 
 LOSS_AND_DELTA = {"nll": cross_entropy_and_delta, "hinge": linear_hinge_and_delta}
