@@ -157,7 +157,7 @@ def test_zero_policy_excludes_without_log_of_zero():
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: tail.estimate_alpha(np.ones(100), "pickands"), ValueError, "unknown method"),
+    (lambda: tail.estimate_alpha(np.ones(100), "pareto"), ValueError, "unknown method"),
     (lambda: tail.estimate_alpha(np.ones(100), zeros="drop"), ValueError, "zeros policy"),
     (lambda: tail.estimate_alpha(np.array([1.0, np.nan, 2.0, 3.0, 4.0])), ValueError, "NaN"),
     (lambda: tail.estimate_alpha(np.array(["a", "b"])), TypeError, "numeric"),

@@ -81,7 +81,7 @@ def test_scale_mixture_matrix_scales_columns():
     (lambda: validation.estimator_validation(sizes=(8,)), ValueError, "sizes"),
     (lambda: validation.estimator_validation(sizes=(1000.0,)), TypeError, "sizes"),
     (lambda: validation.estimator_validation(repeats=0), ValueError, "repeats"),
-    (lambda: validation.estimator_validation(methods=("pickands",)), ValueError, "unknown method"),
+    (lambda: validation.estimator_validation(methods=("pareto",)), ValueError, "unknown method"),
     (lambda: validation.scale_mixture(n_minibatches=4), ValueError, "n_minibatches"),
     (lambda: validation.scale_mixture(log_scale_sds=(-1.0,)), ValueError, "log_scale_sds"),
 ])

@@ -212,7 +212,7 @@ def test_array_views_check_their_input():
 
 @pytest.mark.parametrize("options, match", [
     (dict(views=["pooled", "per_neuron"]), "unknown view"),
-    (dict(methods=["pickands"]), "unknown method"),
+    (dict(methods=["pareto"]), "unknown method"),
     (dict(methods=[]), "at least one"),
     (dict(ci={"method": "auto", "reps": 3}), "unknown ci option"),
     (dict(ci={"block_size": "batch"}), "block_size"),
@@ -222,7 +222,7 @@ def test_array_views_check_their_input():
     (dict(memory_budget_mb=0), "memory_budget_mb"),
     (dict(zeros="drop"), "zeros policy"),
     (dict(per_parameter_source="sometimes"), "per_parameter_source"),
-    (dict(method_options={"pickands": {}}), "unknown method"),
+    (dict(method_options={"pareto": {}}), "unknown method"),
     (dict(per_parameter_methods=["hill"]), "per_parameter_methods"),
 ])
 def test_bad_settings_fail_before_reading(tmp_path, options, match):

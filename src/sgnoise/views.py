@@ -376,8 +376,8 @@ def _streamed(source, groups, methods, zeros, method_options, ci, normality, max
                     requests.append(("abs", k * (n // k), k * rank))
                     consumer_list.append(members[-1][1])
                 plan[method] = members
-            elif method == "hill":
-                top = _TopMagnitudes(tail.hill_k(n, options.get("k"), options.get("exponent", tail.HILL_EXPONENT)) + 1)
+            elif method in tail.TOP_METHODS:
+                top = _TopMagnitudes(tail.top_count(method, n, **options))
                 consumer_list.append(top)
                 plan[method] = top
             else:
@@ -415,7 +415,7 @@ def _finish_streamed(plan, count, n_rows, methods, ci, normality) -> GroupResult
         elif method == "mohammadi_order":
             values = plan["order"].values()
             statistics = [tail.OrderBlocks(k, blocks.result(), rank, values[index]) for k, blocks, rank, index in plan[method]]
-        elif method == "hill":
+        elif method in tail.TOP_METHODS:
             statistics = plan[method].result()
         else:
             start = plan[method]

@@ -19,7 +19,7 @@ VIEW_LABELS = {"pooled": "pooled (paper: all P)", "pooled_stored": "pooled (stor
                "pooled_normalised": "pooled, MAD-normalised",
                "per_parameter": "per parameter (median, 10–90 %)", "per_layer": "per layer (pooled)"}
 VIEW_MARKERS = {"pooled": "o", "pooled_stored": "D", "pooled_normalised": "s", "per_parameter": "^", "per_layer": ""}
-METHOD_ORDER = ("mohammadi", "mohammadi_order", "hill", "mcculloch")
+METHOD_ORDER = ("mohammadi", "mohammadi_order", "hill", "pickands", "moment", "mcculloch")
 
 
 def _view_colours():
