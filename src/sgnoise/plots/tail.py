@@ -167,8 +167,10 @@ def per_parameter_alpha_figure(per_parameter: pd.DataFrame, method: str = "moham
         ax.set_title(str(run), fontsize=8)
         ax.set_xlabel(f"per-coordinate α̂ ({method})")
         ax.set_ylabel("density")
-        ax.legend(fontsize=7, loc="center right", frameon=False)
-    fig.tight_layout()
+    handles, labels = figure_legend_entries(fig)  # one legend under the panels: they stay readable
+    fig.legend(handles, labels, loc="lower center", ncol=max(len(labels), 1), frameon=False, fontsize=8,
+               bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
