@@ -712,11 +712,10 @@ def checkpoint_rows(partition: MatrixSource, random: MatrixSource | None, column
         if view in views and statistics is not None and "mohammadi" in methods:
             # the column omnibus of "pooled" uses the stored partition columns; the test set's partition is not stored
             columns = all_columns if view == "pooled" else all_columns[:0]
-            fields = (dict(normality_test=normality.label) if normality.kind == "entries"
-                      else normality.row_fields(columns))
+            # entries: the test of the streamed power sums (fields None); else the column omnibus
+            fields = None if normality.kind == "entries" else normality.row_fields(columns)
             row, records = streamed_pooled_rows(statistics, iteration, view, streamed_zeros, settings,
-                                                int(statistics["row_count"].shape[1]),
-                                                None if normality.kind == "entries" else fields)
+                                                int(statistics["row_count"].shape[1]), fields)
             row["normality_test"] = normality.label
             rows.append(row)
             k1_records += records

@@ -9,8 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 from sgnoise.plots.common import set_style
-
-METHOD_ORDER = ("mohammadi", "mohammadi_order", "hill", "mcculloch", "pickands", "moment")
+from sgnoise.plots.tail import METHOD_ORDER
 TEST_LABELS = {"column_omnibus": "column omnibus", "dagostino_per_coordinate": "D'Agostino per coord.",
                "jarque_bera_per_coordinate": "Jarque–Bera per coord.", "dagostino_entries": "D'Agostino, pooled entries"}
 COVERAGE_BAND = (0.90, 0.98)
