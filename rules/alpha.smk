@@ -32,9 +32,11 @@ rule tables:
         alpha_k1="results/tables/alpha_k1.csv",
         overview="results/tables/runs_overview.csv",
         excess="results/tables/excess_heavy_tail.csv",
+        agreement="results/tables/estimator_agreement.csv",
         report_runs="results/report/runs.csv",
     params:
         runs=RUNS,
+        alpha=config["alpha"],
         method=config["figures"]["method"],
         phase_min_jump=config["figures"]["phase_min_jump"],
         learned_margin=config["figures"]["learned_margin"],

@@ -113,6 +113,8 @@ RUN_FIGURES = [
     "alpha_views",
     "per_parameter_alpha",
     "alpha_vs_k1",
+    "hill_plot",
+    "estimator_agreement",
 ]
 STANDALONE_FIGURES = ["estimator_validation", "estimator_calibration"]
 SDE_FIGURES = [

@@ -5,6 +5,7 @@
 rule alpha_vs_width:
     input:
         alpha="results/tables/alpha.csv",
+        agreement="results/tables/estimator_agreement.csv",
         runs="results/tables/runs.csv",
     output:
         pdf="results/figures/alpha_vs_width.pdf",
@@ -23,6 +24,7 @@ rule alpha_vs_width:
 rule alpha_vs_depth:
     input:
         alpha="results/tables/alpha.csv",
+        agreement="results/tables/estimator_agreement.csv",
     output:
         pdf="results/figures/alpha_vs_depth.pdf",
         png=report("results/figures/alpha_vs_depth.png", caption="../report/alpha_vs_depth.rst", category="Tail index across the grid"),
@@ -40,6 +42,7 @@ rule alpha_vs_depth:
 rule alpha_vs_batch_size:
     input:
         alpha="results/tables/alpha.csv",
+        agreement="results/tables/estimator_agreement.csv",
     output:
         pdf="results/figures/alpha_vs_batch_size.pdf",
         png=report(
@@ -61,6 +64,7 @@ rule alpha_vs_batch_size:
 rule alpha_vs_scale:
     input:
         alpha="results/tables/alpha.csv",
+        agreement="results/tables/estimator_agreement.csv",
     output:
         pdf="results/figures/alpha_vs_scale.pdf",
         png=report("results/figures/alpha_vs_scale.png", caption="../report/alpha_vs_scale.rst", category="Tail index across the grid"),
@@ -158,3 +162,40 @@ rule alpha_vs_k1:
         "../envs/analysis.yaml"
     script:
         "../scripts/figure.py"
+
+
+rule estimator_agreement:
+    input:
+        agreement="results/tables/estimator_agreement.csv",
+    output:
+        pdf="results/figures/estimator_agreement.pdf",
+        png=report("results/figures/estimator_agreement.png", caption="../report/estimator_agreement.rst", category="Tail index"),
+    params:
+        function="agreement.estimator_agreement_figure",
+        options={"learned_margin": config["figures"]["learned_margin"]},
+    log:
+        "logs/figures/estimator_agreement.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule hill_plot:
+    input:
+        noise=example_run_files("noise.h5"),
+        status=example_run_files("status.json"),
+        alpha=example_run_files("alpha.csv"),
+    output:
+        table="results/tables/hill_plot.csv",
+        pdf="results/figures/hill_plot.pdf",
+        png=report("results/figures/hill_plot.png", caption="../report/hill_plot.rst", category="Tail index"),
+    params:
+        points=config["figures"]["hill_plot_points"],
+        zeros=config["alpha"]["zeros"],
+    log:
+        "logs/figures/hill_plot.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/fig_tail_hill_plot.py"

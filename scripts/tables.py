@@ -4,7 +4,7 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
 from sgnoise.phases import phase_change_table
-from sgnoise.tables import (concat_run_tables, excess_heavy_tail, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
+from sgnoise.tables import (concat_run_tables, estimator_agreement, excess_heavy_tail, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
                             runs_overview, runs_table, with_learned_flags)
 
 runs = runs_table(snakemake.params.runs, snakemake.input.status)
@@ -26,7 +26,12 @@ write_csv_atomic(report_runs_table(overview), snakemake.output.report_runs)
 per_parameter = first_and_last_checkpoint(concat_run_tables(snakemake.input.per_parameter, runs))
 write_csv_atomic(per_parameter, snakemake.output.per_parameter, float_format="%.6g")
 # pooled α at every measured K1: the study table keeps each run's last checkpoint
-write_csv_atomic(last_checkpoint(concat_run_tables(snakemake.input.alpha_k1, runs)), snakemake.output.alpha_k1)
+alpha_k1 = concat_run_tables(snakemake.input.alpha_k1, runs)
+write_csv_atomic(last_checkpoint(alpha_k1), snakemake.output.alpha_k1)
+# every estimate of each checkpoint side by side, with the systematic range the α figures draw
+k1 = snakemake.params.alpha["k1"]
+write_csv_atomic(estimator_agreement(alpha, alpha_k1, snakemake.params.alpha["methods"], k1["fixed"], k1["grid"]),
+                 snakemake.output.agreement, float_format="%.6g")
 not_learned = runs.loc[runs["learned"].eq(False).fillna(False), "run"].tolist()
 print(f"{len(runs)} runs, {len(not_learned)} did not learn (margin {snakemake.params.learned_margin}): "
       + ", ".join(not_learned), file=sys.stderr)

@@ -96,14 +96,15 @@ def test_tables_script_writes_learned_and_the_last_checkpoint_of_alpha_k1(tmp_pa
     files = lambda name: [f"results/runs/{run}/{name}" for run in specs]  # noqa: E731
     outputs = {name: f"results/tables/{name}.csv" for name in ("alpha", "per_parameter", "metrics", "runs", "phases", "alpha_k1")}
     outputs.update(overview="results/tables/runs_overview.csv", report_runs="results/report/runs.csv",
-                   excess="results/tables/excess_heavy_tail.csv")
+                   excess="results/tables/excess_heavy_tail.csv", agreement="results/tables/estimator_agreement.csv")
     (tmp_path / "results/tables").mkdir()
     (tmp_path / "results/report").mkdir()
     snakemake = SimpleNamespace(
         input=SimpleNamespace(alpha=files("alpha.csv"), per_parameter=files("alpha_per_parameter.csv"),
                               metrics=files("metrics.csv"), status=files("status.json"), alpha_k1=files("alpha_k1.csv")),
         output=SimpleNamespace(**outputs), log=[str(tmp_path / "tables.log")],
-        params=SimpleNamespace(runs=specs, method="mohammadi", phase_min_jump=0.05, learned_margin=0.05))
+        params=SimpleNamespace(runs=specs, method="mohammadi", phase_min_jump=0.05, learned_margin=0.05,
+                               alpha={"methods": ["mohammadi"], "k1": {"fixed": 10, "grid": [2, 5, 10]}}))
     import sys
 
     stderr = sys.stderr
@@ -127,6 +128,9 @@ def test_tables_script_writes_learned_and_the_last_checkpoint_of_alpha_k1(tmp_pa
     assert {"iteration", "view", "k1", "alpha", "ci_low", "ci_high", "n_samples", "n_blocks", "k1_reference",
             "dataset", "model", "width"} <= set(alpha_k1.columns)
     assert "3 runs, 2 did not learn" in (tmp_path / "tables.log").read_text()
+    agreement = pd.read_csv(tmp_path / outputs["agreement"])  # every checkpoint (alpha_k1's first one too)
+    assert {"paper", "k1_reference", "k1_fixed", "k1_median", "sys_low", "sys_high", "learned"} <= set(agreement.columns)
+    assert sorted(set(agreement["iteration"])) == [0, 10]
 
 
 def test_runs_table_does_not_read_learned_from_status(tmp_path):

@@ -236,12 +236,12 @@ def test_schema_defaults_drive_alpha_table(dump):
     config = {}
     validate(config, str(SCHEMA))
     options = views.alpha_table_options(config)
-    assert options["methods"] == ["mohammadi", "mohammadi_order", "hill"]
+    assert options["methods"] == list(tail.METHODS)  # every estimator by default
     assert options["views"] == list(views.VIEWS) and options["memory_budget_mb"] == 2048
     assert options["method_options"]["hill"] == {"exponent": 0.6}  # null k → the default rule
     assert options["per_parameter_methods"] == ["mohammadi"]  # null → the first method
     table, per_parameter = views.alpha_table(dump[0], return_per_parameter=True, **options)
-    assert len(table) == 2 * 3 * 5
+    assert len(table) == 2 * len(tail.METHODS) * 5
     assert set(per_parameter["method"]) == {"mohammadi"} and len(per_parameter) == 2 * M
     for typo in ({"method": ["hill"]}, {"ci": {"level": 2}}, {"method_options": {"hill": {"kk": 3}}}):
         with pytest.raises(WorkflowError):

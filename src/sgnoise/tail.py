@@ -374,6 +374,57 @@ def top_count(method: str, n: int, k=None, exponent: float = HILL_EXPONENT) -> i
     return (moment_k if method == "moment" else hill_k)(n, k, exponent) + 1
 
 
+TOP_K = {"hill": hill_k, "moment": moment_k, "pickands": pickands_k}  # k of each TOP_METHODS estimator (validated, clipped)
+
+
+def k_grid(n: int, points: int = 60, method: str = "hill") -> np.ndarray:
+    """About ``points`` log-spaced k from the smallest to the largest the estimator ``method`` of
+    TOP_METHODS accepts on n samples (Hill 1 … n − 1, moment 2 … n − 1, Pickands 1 … n/4)."""
+    low, high = (2, n - 1) if method == "moment" else (1, n // PICKANDS_PER_K if method == "pickands" else n - 1)
+    if high < low:
+        return np.empty(0, dtype=np.int64)
+    return np.unique(np.round(np.geomspace(low, high, points)).astype(np.int64))
+
+
+def tail_index_curves(x, ks: dict, zeros: str = "exclude") -> dict:
+    """α̂(k) of the upper-order-statistic estimators at many k at once (the data of a Hill plot):
+    ``ks`` maps each method of TOP_METHODS to an array of k; returns method → α̂ array, equal to
+    ``hill(x, k)``, ``moment(x, k)``, ``pickands(x, k)`` at every k (one sort, then cumulative sums:
+    with L_i = log X_(i) of the i-th largest |x| and S_j(k) = Σ_{i≤k} L_i^j, Hill's 1/α̂ is
+    M1 = S_1/k − L_{k+1}, the moment estimator's M2 = S_2/k − 2 L_{k+1} S_1/k + L_{k+1}²)."""
+    x = prepare_sample(x, zeros)
+    n = x.size
+    effective = {}
+    for method, values in ks.items():
+        if method not in TOP_METHODS:
+            raise ValueError(f"tail_index_curves: method must be one of {TOP_METHODS}, got {method!r}")
+        # each k validated and clipped as the scalar estimator does it
+        effective[method] = np.array([TOP_K[method](n, k) for k in np.asarray(values).tolist()], dtype=np.int64)
+    need = max([top_count(m, n, int(k.max())) for m, k in effective.items() if k.size] or [0])
+    if need == 0:
+        return {method: np.empty(0) for method in ks}
+    top = top_magnitudes(x, need)
+    logs = np.log(top)
+    s1, s2 = np.cumsum(logs), np.cumsum(logs * logs)
+    curves = {}
+    for method, k in effective.items():
+        if method == "pickands":
+            first, second, fourth = top[k - 1], top[2 * k - 1], top[4 * k - 1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gamma = np.where(second > fourth, np.log((first - second) / (second - fourth)) / math.log(2), np.nan)
+        else:
+            threshold = logs[k]
+            m1 = s1[k - 1] / k - threshold
+            if method == "hill":
+                gamma = m1
+            else:
+                m2 = s2[k - 1] / k - 2 * threshold * s1[k - 1] / k + threshold * threshold
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    gamma = np.where(m2 > 0, m1 + 1 - 0.5 / (1 - m1 * m1 / m2), np.nan)
+        curves[method] = np.atleast_1d(alpha_from_inverse(gamma)).astype(np.float64)
+    return curves
+
+
 # ----------------------------------------------------------------------------- McCulloch quantile method
 
 # ν_α = (q.95 − q.05)/(q.75 − q.25) of SαS(α) (β = 0), computed with scipy.stats.levy_stable.ppf

@@ -831,6 +831,32 @@ def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude"
     return _frames(rows, per_parameter, k1_records, return_per_parameter, return_k1)
 
 
+HILL_PLOT_COLUMNS = ["iteration", "method", "k", "alpha", "n_samples", "k_auto", "tail_fraction"]
+
+
+def hill_plot_table(path, iteration=None, points: int = 60, zeros: str = "exclude") -> pd.DataFrame:
+    """α̂ against k for Hill, the moment estimator and Pickands (``tail.tail_index_curves``) on the
+    pooled entries of the stored partition columns (the ``pooled_stored`` view's sample) of one
+    checkpoint (default: the last) of the dump at ``path``: about ``points`` log-spaced k per method,
+    with ``k_auto`` marking the k the α table uses (⌊n^0.6⌋, Pickands ⌊n^0.6/4⌋) and ``tail_fraction``
+    = (entries read)/n (Hill, moment: k + 1; Pickands: 4k)."""
+    with NoiseDump(path) as dump:
+        iteration = dump.iterations[-1] if iteration is None else int(iteration)
+        if iteration not in dump.iterations:
+            raise ValueError(f"{path}: no checkpoint at iteration {iteration}; it has {dump.iterations}")
+        sample = tail.prepare_sample(dump.noise_array(iteration), zeros)
+    n = sample.size
+    ks = {method: tail.k_grid(n, points, method) for method in tail.TOP_METHODS}
+    auto = {method: tail.TOP_K[method](n) for method in tail.TOP_METHODS}
+    ks = {method: np.union1d(values, [auto[method]]) for method, values in ks.items()}
+    curves = tail.tail_index_curves(sample, ks, zeros="keep")
+    frames = [pd.DataFrame({"iteration": iteration, "method": method, "k": ks[method], "alpha": curves[method],
+                            "n_samples": n, "k_auto": ks[method] == auto[method],
+                            "tail_fraction": [tail.top_count(method, n, int(k)) / n for k in ks[method]]})
+              for method in tail.TOP_METHODS]
+    return pd.concat(frames, ignore_index=True)[HILL_PLOT_COLUMNS]
+
+
 def alpha_views(matrix, random_matrix=None, column_layer=None, layer_names=None, iteration=0, methods=("mohammadi",),
                 views=("pooled",), zeros="exclude", method_options=None, ci=None, normality=None,
                 memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, per_parameter_source="auto", return_per_parameter=False,

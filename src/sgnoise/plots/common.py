@@ -178,13 +178,19 @@ def figure_legend_entries(fig, order=None):
     return handles, labels
 
 
+SYSTEMATIC_LABEL = "systematic range: estimators × K1 policies"
+
+
 def alpha_line_panels(data, x, hue, panel, xlabel, ylabel, *, log_x=True, learned_margin=None, max_columns=3,
                       hue_label=None):
     """One panel per value of ``panel`` (only values present in ``data``), one line per ``hue`` value:
     mean α̂ over seeds against ``x`` with a band of ± 1 sd where there are several; runs that did
     not learn (``learned`` False) are left out of the mean and drawn apart per run in the apart style
     (hollow grey markers, dashed grey line), with the legend entry :func:`not_learned_label`.
-    Rows without a finite α̂ (diverged runs) are dropped first; a panel with none left is not drawn."""
+    Rows without a finite α̂ (diverged runs) are dropped first; a panel with none left is not drawn.
+    Where ``data`` has ``sys_low``/``sys_high`` (sgnoise.tables.estimator_agreement), each point also
+    gets its sampling interval (``ci_low``/``ci_high``, thin error bar; seed means) and the systematic
+    range over estimators and K1 policies (a wide translucent bar, gid "systematic:<panel>:<hue>")."""
     import math
 
     import pandas as pd
@@ -192,6 +198,7 @@ def alpha_line_panels(data, x, hue, panel, xlabel, ylabel, *, log_x=True, learne
 
     data = data[np.isfinite(pd.to_numeric(data["alpha"], errors="coerce"))].copy()
     apart = not_learned(data)
+    systematic = False
     panels = sorted(data[panel].unique(), key=str)
     hues = sorted(data[hue].unique())
     colours = dict(zip(hues, sns.color_palette("viridis", len(hues))))
@@ -208,6 +215,17 @@ def alpha_line_panels(data, x, hue, panel, xlabel, ylabel, *, log_x=True, learne
             if len(learned):
                 stats = learned.groupby(x)["alpha"].agg(["mean", "std", "count"]).sort_index()
                 ax.plot(stats.index, stats["mean"], "o-", ms=4, color=colours[value], label=str(value))
+                if {"sys_low", "sys_high"} <= set(learned.columns) and learned["sys_low"].notna().any():
+                    systematic = True
+                    ranges = learned.groupby(x)[["ci_low", "ci_high", "sys_low", "sys_high"]].mean().reindex(stats.index)
+                    # bars of the lines of one panel side by side: shifted by a few % of a doubling (log x) or of the x step
+                    shift = (hues.index(value) - (len(hues) - 1) / 2) * 0.07
+                    at = np.asarray(ranges.index, dtype=float)
+                    at = at * 2.0**shift if log_x else at + shift * (np.min(np.diff(np.unique(data[x]))) if data[x].nunique() > 1 else 1)
+                    ax.vlines(at, ranges["sys_low"], ranges["sys_high"], color=colours[value], lw=6,
+                              alpha=0.25, gid=f"systematic:{name}:{value}")
+                    ax.errorbar(at, stats["mean"], yerr=[stats["mean"] - ranges["ci_low"], ranges["ci_high"] - stats["mean"]],
+                                fmt="none", ecolor=colours[value], elinewidth=1.0, capsize=2.5)
                 spread = stats["std"].where(stats["count"] > 1)
                 if spread.notna().any():
                     ax.fill_between(stats.index, stats["mean"] - spread.fillna(0), stats["mean"] + spread.fillna(0),
@@ -223,6 +241,11 @@ def alpha_line_panels(data, x, hue, panel, xlabel, ylabel, *, log_x=True, learne
     for row in axes:
         row[0].set_ylabel(ylabel)
     handles, labels = figure_legend_entries(fig)
+    if systematic:
+        from matplotlib.lines import Line2D
+
+        handles += [Line2D([], [], color="0.4", lw=7, alpha=0.3), Line2D([], [], color="0.4", lw=1.0, marker="_", ms=6)]
+        labels += [SYSTEMATIC_LABEL, "95 % sampling interval"]
     if apart.any():
         handles.append(not_learned_handle(learned_margin, ms=4))
         labels.append(not_learned_label(learned_margin))

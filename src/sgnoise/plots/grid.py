@@ -12,7 +12,7 @@ from scipy import stats
 
 from sgnoise.plots.common import alpha_line_panels, family_label, set_style
 from sgnoise.stable import sample_sas
-from sgnoise.plots.training import final_checkpoint_rows
+from sgnoise.plots.training import final_checkpoint_rows, without_single_x_panels
 
 
 def _empty(message: str):
@@ -27,23 +27,29 @@ def _line_grid(data, x, hue, panel, xlabel, method, log_x=True, learned_margin=N
                              learned_margin=learned_margin)
 
 
-def alpha_vs_depth(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
+def alpha_vs_depth(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None,
+                   agreement: pd.DataFrame | None = None):
     """α̂ at the end of training against FCN depth, one line per width (paper Figs. 3–4 kind). Runs
     that did not learn (``learned`` False) are drawn apart (hollow grey, dashed)."""
     set_style()
-    data = final_checkpoint_rows(alpha, method)
+    data = final_checkpoint_rows(alpha, method, agreement=agreement)
     data = data[(data["model"] == "fcn") & data["alpha"].notna()].copy()
     if data.empty or data["depth"].nunique() < 2:
         return _empty("no FCN depth sweep in this study")
     data["depth"], data["width"] = data["depth"].astype(int), data["width"].astype(int)
     data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
-    return _line_grid(data, "depth", "width", "panel", "depth (Linear layers)", method, log_x=False,
-                      learned_margin=learned_margin)
+    data, single = without_single_x_panels(data, "depth")
+    fig = _line_grid(data, "depth", "width", "panel", "depth (Linear layers)", method, log_x=False,
+                     learned_margin=learned_margin)
+    if single:
+        fig.text(0.01, -0.02, "one depth only, not drawn (see alpha_vs_batch_size): " + ", ".join(single), fontsize=7,
+                 ha="left", va="top", wrap=True)
+    return fig
 
 
-def batch_size_sweeps(alpha: pd.DataFrame, method: str) -> pd.DataFrame:
+def batch_size_sweeps(alpha: pd.DataFrame, method: str, agreement: pd.DataFrame | None = None) -> pd.DataFrame:
     """Final-checkpoint rows of the configurations (all keys but batch size) run at ≥ 2 batch sizes."""
-    data = final_checkpoint_rows(alpha, method)
+    data = final_checkpoint_rows(alpha, method, agreement=agreement)
     data = data[data["alpha"].notna()].copy()
     keys = [k for k in ["dataset", "model", "depth", "width", "scale", "variant", "batch_norm", "init", "loss", "lr", "seed"]
             if k in data]
@@ -52,11 +58,12 @@ def batch_size_sweeps(alpha: pd.DataFrame, method: str) -> pd.DataFrame:
     return data[data["config"].isin(counts[counts >= 2].index)]
 
 
-def alpha_vs_batch_size(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
+def alpha_vs_batch_size(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None,
+                        agreement: pd.DataFrame | None = None):
     """α̂ at the end of training against the mini-batch size b (paper: b has little effect on α). Runs
     that did not learn (``learned`` False) are drawn apart (hollow grey, dashed)."""
     set_style()
-    data = batch_size_sweeps(alpha, method)
+    data = batch_size_sweeps(alpha, method, agreement)
     if data.empty:
         return _empty("no batch-size sweep in this study")
     data["architecture"] = family_label(data)
@@ -74,11 +81,12 @@ def alpha_vs_batch_size(alpha: pd.DataFrame, method: str = "mohammadi", learned_
     return _line_grid(data, "batch_size", "architecture", "panel", "batch size b", method, learned_margin=learned_margin)
 
 
-def alpha_vs_scale(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
+def alpha_vs_scale(alpha: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None,
+                   agreement: pd.DataFrame | None = None):
     """α̂ at the end of training of the CNNs against their size: AlexNet channel scale, VGG base width.
     Runs that did not learn (``learned`` False) are drawn apart (hollow grey, dashed)."""
     set_style()
-    data = final_checkpoint_rows(alpha, method)
+    data = final_checkpoint_rows(alpha, method, agreement=agreement)
     data = data[data["model"].isin(["alexnet", "vgg"]) & data["alpha"].notna()].copy()
     if data.empty:
         return _empty("no AlexNet or VGG runs in this study")

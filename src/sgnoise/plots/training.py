@@ -11,11 +11,20 @@ from sgnoise.plots.common import (alpha_line_panels, family_label, not_learned, 
                                   plot_not_learned, set_style, with_learned)
 
 
-def final_checkpoint_rows(alpha: pd.DataFrame, method: str, view: str = "pooled") -> pd.DataFrame:
-    """The rows of ``alpha`` for one method and view at each run's last checkpoint."""
+SYSTEMATIC_METHOD = "mohammadi"  # the estimator whose pooled α̂ the agreement table's systematic range brackets
+
+
+def final_checkpoint_rows(alpha: pd.DataFrame, method: str, view: str = "pooled",
+                          agreement: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of ``alpha`` for one method and view at each run's last checkpoint; with ``agreement``
+    (sgnoise.tables.estimator_agreement) and the paper's view and method, also its systematic range
+    ``sys_low``, ``sys_high`` (drawn by sgnoise.plots.common.alpha_line_panels)."""
     rows = alpha[(alpha["method"] == method) & (alpha["view"] == view)]
     last = rows.groupby("run")["iteration"].transform("max")
-    return rows[rows["iteration"] == last]
+    rows = rows[rows["iteration"] == last]
+    if agreement is not None and len(agreement) and method == SYSTEMATIC_METHOD and view == "pooled":
+        rows = rows.merge(agreement[["run", "iteration", "sys_low", "sys_high"]], on=["run", "iteration"], how="left")
+    return rows
 
 
 def ok_runs_only(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -47,28 +56,36 @@ def _empty_figure(message: str, runs: pd.DataFrame):
     return fig
 
 
+def without_single_x_panels(data: pd.DataFrame, x: str, panel: str = "panel"):
+    """(data, names): the rows of the panels with ≥ 2 values of ``x``, and the sorted names of the
+    panels left out (a panel with one x shows no trend: figures name them in a note instead); all
+    panels are kept (names empty) when none has two."""
+    counts = data.groupby(panel)[x].nunique()
+    single = sorted(counts[counts < 2].index)
+    if len(single) < len(counts):
+        return data[~data[panel].isin(single)], single
+    return data, []
+
+
 def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi",
-                   learned_margin: float | None = None):
+                   learned_margin: float | None = None, agreement: pd.DataFrame | None = None):
     """α̂ at the end of training against FCN width, one line per depth, one panel per dataset × loss ×
     batch size (only the combinations that were run).
 
     Panels with a single width (e.g. the runs of a batch-size sweep) are named in a note, not drawn,
     unless no panel has more. Seeds give the band (mean ± sd). Runs that did not learn (``learned`` False in ``alpha`` or
     ``runs``) are drawn apart (hollow grey, dashed; sgnoise.plots.common). Runs whose status is not
-    "ok" (diverged) are left out and named in a note under the figure."""
+    "ok" (diverged) are left out and named in a note under the figure. With ``agreement`` each point
+    also shows its 95 % sampling interval and the systematic range over estimators and K1 policies
+    (sgnoise.plots.common.alpha_line_panels)."""
     set_style()
-    data = final_checkpoint_rows(with_learned(ok_runs_only(alpha, runs), runs), method)
+    data = final_checkpoint_rows(with_learned(ok_runs_only(alpha, runs), runs), method, agreement=agreement)
     data = data[(data["model"] == "fcn") & data["alpha"].notna()].copy()
     if data.empty:
         return _empty_figure("no FCN runs with α estimates", runs)
     data["depth"] = data["depth"].astype(int)
     data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
-    widths = data.groupby("panel")["width"].nunique()
-    single = sorted(widths[widths < 2].index)
-    if len(single) < len(widths):  # a panel with one width has no width trend: named in a note instead
-        data = data[~data["panel"].isin(single)]
-    else:
-        single = []
+    data, single = without_single_x_panels(data, "width")
     fig = alpha_line_panels(data, "width", "depth", "panel", "width", f"α̂ ({method}, pooled, last checkpoint)",
                             learned_margin=learned_margin, max_columns=4)
     notes = [missing_runs_note(runs)]
