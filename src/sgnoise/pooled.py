@@ -7,8 +7,11 @@ K × P noise matrix in row-major order (mini-batch by mini-batch, parameters in
 adding eps = 2.2e-16 inside both logs. :class:`PooledStream` computes the sufficient statistics of
 that estimate for several K1 at once while the rows are produced (on the rows' device, float64),
 so no K × P matrix needs to exist: per K1 the sum and sum of squares of the block terms
-d_i = log|Y_i| − mean_{j∈block i} log|X_j|, their count, and their sums per mini-batch row (for
-a bootstrap over mini-batches). Blocks run across row ends exactly as in the flattened matrix.
+d_i = log|Y_i| − mean_{j∈block i} log|X_j|, their count, their sums per mini-batch row (for a
+bootstrap over mini-batches) and per cell of mini-batch row × column window (``COLUMN_WINDOWS``
+equal windows of the P coordinates; a block belongs to the window of its last entry) for the
+two-way cluster interval (:func:`two_way_interval`). Blocks run across row ends exactly as in the
+flattened matrix.
 
 Zero policy (``zeros``): ``exclude`` (default) drops exact zeros from the flattened sequence first
 (so N counts the non-zero entries and blocks are formed from the remaining ones, in order);
@@ -31,8 +34,11 @@ K1_POLICIES = ("reference", "fixed", "median")
 # that contains the follow-up work's median set {2, 5, 10, 20, 50, 100, 500, 1000}
 DEFAULT_K1_GRID = (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 MEDIAN_K1_GRID = (2, 5, 10, 20, 50, 100, 500, 1000)
-STATISTICS = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "n_entries", "n_used", "power_sums",
-              "k1_reference")
+STATISTICS = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "cell_sum_d", "cell_count", "n_entries",
+              "n_columns", "n_used", "power_sums", "k1_reference")
+PER_K1 = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "cell_sum_d", "cell_count")
+COLUMN_WINDOWS = 64  # column windows of the two-way cluster interval (merged so that each spans ≥ K1/2 columns)
+WINDOW_SPAN_K1 = 0.5
 
 
 def reference_block_length(n_used: int) -> int:
@@ -48,7 +54,22 @@ class _Numpy:
     def float64(row):
         return np.asarray(row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else row, dtype=np.float64).reshape(-1)
 
-    cumsum, dot = staticmethod(np.cumsum), staticmethod(np.dot)
+    # einsum, not dot or vdot: those call the multi-threaded BLAS ddot, whose threads on a loaded machine
+    # spin against the other jobs (2–3 ms instead of 15 µs per 20 000 entries); einsum's loop is numpy's own
+    cumsum = staticmethod(np.cumsum)
+
+    @staticmethod
+    def dot(a, b):
+        return np.einsum("i,i->", a, b)
+    nonzero = staticmethod(np.flatnonzero)
+
+    @staticmethod
+    def arange(start, stop, step):
+        return np.arange(start, stop, step)
+
+    @staticmethod
+    def bincount(ids, weights, length):
+        return np.bincount(ids, weights=weights, minlength=length), np.bincount(ids, minlength=length)
 
     @staticmethod
     def log(a):
@@ -75,6 +96,15 @@ class _Torch:
 
     log, dot = staticmethod(torch.log), staticmethod(torch.dot)
     cumsum = staticmethod(lambda a: torch.cumsum(a, 0))
+    nonzero = staticmethod(lambda mask: torch.nonzero(mask).reshape(-1))
+
+    def arange(self, start, stop, step):
+        return torch.arange(start, stop, step, device=self.device)
+
+    @staticmethod
+    def bincount(ids, weights, length):
+        return (torch.bincount(ids, weights=weights, minlength=length).cpu().numpy(),
+                torch.bincount(ids, minlength=length).cpu().numpy())
     differences = staticmethod(lambda at, carry: torch.cat([at[:1] + carry, at[1:] - at[:-1]]))
 
 
@@ -105,6 +135,9 @@ class PooledStream:
         self.count = np.zeros(g, dtype=np.int64)
         self.row_sum_d = np.zeros((g, self.n_rows))
         self.row_count = np.zeros((g, self.n_rows), dtype=np.int64)
+        self.cell_sum_d = np.zeros((g, self.n_rows, COLUMN_WINDOWS))
+        self.cell_count = np.zeros((g, self.n_rows, COLUMN_WINDOWS), dtype=np.int64)
+        self.n_columns = 0
         self.power_sums = np.zeros(4)
         self.row = 0
         self.n_entries = 0
@@ -114,16 +147,23 @@ class PooledStream:
         if self.row >= self.n_rows:
             raise ValueError(f"more than the announced {self.n_rows} rows")
         x = self.ops.float64(row)
+        if self.row == 0:
+            self.n_columns = int(x.shape[0])
+        elif int(x.shape[0]) != self.n_columns:
+            raise ValueError(f"row {self.row} has {int(x.shape[0])} entries, row 0 had {self.n_columns}")
         self.n_entries += int(x.shape[0])
+        columns = None  # the column of every kept entry (None: all kept, the column is the position)
         if self.zeros == "exclude":
-            x = x[x != 0]
+            mask = x != 0
+            columns = self.ops.nonzero(mask)
+            x = x[mask]
         length = int(x.shape[0])
         self.n_used += length
         if length:
-            self._blocks(x, length)
+            self._blocks(x, length, columns)
         self.row += 1
 
-    def _blocks(self, x, length):
+    def _blocks(self, x, length, columns):
         ops = self.ops
         magnitude = abs(x)
         logs = ops.log(magnitude) if self.zeros == "exclude" else ops.log(magnitude + EPS)
@@ -146,11 +186,17 @@ class PooledStream:
             self.carry_length[g] = length - first - k * (n_blocks - 1)
             size = abs(block_x)
             d = (ops.log(size) if self.zeros == "exclude" else ops.log(size + EPS)) - block_log / k
+            ends = ops.arange(first - 1, first - 1 + k * n_blocks, k)  # each block's last entry in this row
             total = float(d.sum())
             if not math.isfinite(total):  # a block summing to exactly 0 has no log: dropped
                 keep = size != 0
                 d = ops.log(size[keep]) - block_log[keep] / k
+                ends = ends[keep]
                 total = float(d.sum())
+            window = (ends if columns is None else columns[ends]) * COLUMN_WINDOWS // self.n_columns
+            cell_sum, cell_count = ops.bincount(window, d, COLUMN_WINDOWS)
+            self.cell_sum_d[g, self.row] += cell_sum
+            self.cell_count[g, self.row] += cell_count
             count = int(d.shape[0])
             self.sums[g] += [total, float(ops.dot(d, d))]
             self.count[g] += count
@@ -160,17 +206,20 @@ class PooledStream:
     def result(self) -> dict:
         return dict(k1=np.array(self.k1, dtype=np.int64), sum_d=self.sums[:, 0].copy(), sum_d2=self.sums[:, 1].copy(),
                     count=self.count.copy(), row_sum_d=self.row_sum_d.copy(), row_count=self.row_count.copy(),
-                    n_entries=np.int64(self.n_entries), n_used=np.int64(self.n_used), power_sums=self.power_sums.copy())
+                    cell_sum_d=self.cell_sum_d.copy(), cell_count=self.cell_count.copy(),
+                    n_entries=np.int64(self.n_entries), n_columns=np.int64(self.n_columns), n_used=np.int64(self.n_used),
+                    power_sums=self.power_sums.copy())
 
 
 def merge_statistics(first: dict, second: dict) -> dict:
     """Statistics of the union of the K1 sets of two streams over the same rows (first wins on overlap)."""
     keep = ~np.isin(second["k1"], first["k1"])
     merged = dict(first)
-    for key in ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count"):
+    keys = [key for key in PER_K1 if key in first and key in second]
+    for key in keys:
         merged[key] = np.concatenate([first[key], second[key][keep]])
     order = np.argsort(merged["k1"], kind="stable")
-    for key in ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count"):
+    for key in keys:
         merged[key] = merged[key][order]
     return merged
 
@@ -221,14 +270,71 @@ def _alpha_at(statistics, index):
     return tail.alpha_from_inverse(statistics["sum_d"][index] / count / math.log(k)), count
 
 
+MINIMUM_CLUSTERS = 5  # fewer row or column clusters: the two-way interval falls back to the analytic one
+
+
+def two_way_interval(cell_sum_d: np.ndarray, cell_count: np.ndarray, k1: int, n_columns: int, level: float = 0.95):
+    """Two-way cluster-robust interval of 1/α̂ = mean d / log K1 (Cameron, Gelbach & Miller 2011),
+    clusters the mini-batch rows and the column windows, from the per-cell sums of the block terms
+    (``cell_sum_d``, ``cell_count``: rows × ``COLUMN_WINDOWS``). With e_c = Σ_{i∈c} (d_i − d̄),
+    V_A = A/(A − 1) Σ_c e_c² / n² for a partition A of the blocks into clusters, and
+    V = V_rows + V_columns − V_cells (if ≤ 0: the larger of V_rows, V_columns); the half-width is
+    t_{G−1, (1+level)/2} √V / log K1 with G the smaller number of clusters.
+
+    Why: the rows of a zero-sum partition share each column's mean (the full gradient), so block
+    terms at the same columns of different rows are correlated and the i.i.d. analytic interval is
+    too narrow (coverage 0.52 at α = 1.2 on 40 × 20 000 partition matrices; this one 0.90); rows
+    (one mini-batch's coordinates) may be correlated as well. Windows are merged in runs of
+    ⌈K1/2 · windows / P⌉ so that each spans at least K1/2 columns: on 40 × 20 000 SαS(1.5) partition
+    matrices the column variance is then unbiased (rms of the estimated sd 0.0099 against the true
+    0.0101, 25 clusters; windows of 2 K1: the same rms with 11 clusters, so a noisier interval).
+    Returns None when fewer than ``MINIMUM_CLUSTERS`` row or column clusters hold blocks."""
+    from scipy import stats
+
+    windows = cell_sum_d.shape[1]
+    merge = max(1, math.ceil(WINDOW_SPAN_K1 * k1 * windows / max(int(n_columns), 1)))
+    groups = np.arange(windows) // merge
+    sums = np.zeros((cell_sum_d.shape[0], groups[-1] + 1))
+    counts = np.zeros_like(sums)
+    np.add.at(sums, (slice(None), groups), cell_sum_d)
+    np.add.at(counts, (slice(None), groups), cell_count)
+    n = counts.sum()
+    if n < 2:
+        return None
+    residual = sums - counts * (sums.sum() / n)
+
+    def variance(cluster_sums, cluster_counts):
+        used = cluster_counts > 0
+        size = int(used.sum())
+        return (size / (size - 1) * float(np.sum(cluster_sums[used] ** 2)) / n**2 if size > 1 else np.nan), size
+
+    v_rows, n_rows = variance(residual.sum(axis=1), counts.sum(axis=1))
+    v_columns, n_windows = variance(residual.sum(axis=0), counts.sum(axis=0))
+    if min(n_rows, n_windows) < MINIMUM_CLUSTERS:
+        return None
+    v_cells, _ = variance(residual.reshape(-1), counts.reshape(-1))
+    v = v_rows + v_columns - v_cells
+    if not v > 0:
+        v = max(v_rows, v_columns)
+    centre = sums.sum() / n / math.log(k1)
+    half = stats.t.ppf(0.5 + level / 2, min(n_rows, n_windows) - 1) * math.sqrt(v) / math.log(k1)
+    return tail.inverse_interval(centre - half, centre + half)
+
+
 def _interval_at(statistics, index, ci: dict):
-    """Analytic (delta method over the block terms) or bootstrap over mini-batch rows (each row's
+    """Two-way cluster interval (``auto``, when the statistics have the cells; :func:`two_way_interval`),
+    analytic (delta method over the block terms, i.i.d.) or bootstrap over mini-batch rows (each row's
     block terms resampled together), as ``sgnoise.tail`` does for a sample held in memory."""
     k = int(statistics["k1"][index])
     count = int(statistics["count"][index])
     how = "analytic" if ci["method"] in ("auto", "analytic") else ci["method"]
     if how == "none" or count < 2:
         return np.nan, np.nan, "none"
+    if ci["method"] == "auto" and "cell_sum_d" in statistics:
+        interval = two_way_interval(statistics["cell_sum_d"][index], statistics["cell_count"][index], k,
+                                    int(statistics["n_columns"]), ci["level"])
+        if interval is not None:
+            return (*interval, "two_way")
     if how == "analytic":
         mean = statistics["sum_d"][index] / count
         variance = max(statistics["sum_d2"][index] / count - mean * mean, 0.0) * count / (count - 1)

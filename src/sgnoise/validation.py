@@ -148,6 +148,19 @@ def _estimate_rows(study, sample, truth, estimates, n_rows, n_columns, level):
     return rows
 
 
+POOLED_METHOD = "pooled_two_way"  # the streamed all-P estimate with its default interval, in the calibration table
+
+
+def _streamed_estimate(matrix: np.ndarray, level: float):
+    """(α̂, low, high) of the paper's pooled estimate of ``matrix`` streamed row by row as in the
+    noise pass (reference K1) with the pooled view's default interval (``auto``: two-way clusters)."""
+    from sgnoise import pooled
+
+    statistics = pooled.pooled_statistics(lambda: iter(matrix), matrix.shape[0], k1_grid=(), expected_used=matrix.size)
+    estimate = pooled.pooled_estimate(statistics, {"method": "auto", "level": level, "replicates": 0, "seed": 0})
+    return estimate["alpha"], estimate["ci_low"], estimate["ci_high"]
+
+
 def gaussianity_rejections(matrix: np.ndarray, level: float) -> dict:
     """Rejection (0/1, or the rejected share of coordinates for the per-coordinate tests) of every
     Gaussianity test the α table reports, on one noise matrix (rows × coordinates)."""
@@ -162,13 +175,17 @@ def gaussianity_rejections(matrix: np.ndarray, level: float) -> dict:
 def calibration_study(alphas=DEFAULT_CALIBRATION_ALPHAS, methods=tail.METHODS, replicates: int = 200, n_rows: int = 40,
                       n_columns: int = 250, controls=DEFAULT_CONTROLS, test_columns: int = 1000, log_scale_sd: float = 1.5,
                       power_alpha: float = 1.8, level: float = 0.95, test_level: float = 0.05, seed: int = 0,
-                      method_options=None) -> pd.DataFrame:
+                      method_options=None, pooled_columns: int = 0, pooled_replicates: int | None = None) -> pd.DataFrame:
     """Calibration of the intervals and of the Gaussianity tests (columns ``CALIBRATION_COLUMNS``).
 
     - ``coverage``: share of ``replicates`` seeded n_rows × n_columns SαS(α) matrices whose default
       (``auto``) ``level`` interval of each method contains α; ``sample`` iid (the entries i.i.d.) or
       partition (each column centred over its rows, as the rows of a zero-sum partition are: still
-      SαS(α) marginally, but the entries of a column share its mean);
+      SαS(α) marginally, but the entries of a column share its mean); with ``pooled_columns`` also
+      method ``POOLED_METHOD``: the paper's estimate streamed as in the noise pass
+      (sgnoise.pooled, reference K1) with its default interval (two-way clusters of rows and column
+      windows) on n_rows × pooled_columns matrices, ``pooled_replicates`` of them (default
+      ``replicates``);
     - ``size`` / ``power``: rejection rate at ``test_level`` of each reported Gaussianity test
       (``GAUSSIANITY_TESTS``) on n_rows × ``test_columns`` partition matrices of Gaussian columns with
       log-normal scales (sd ``log_scale_sd``), resp. of SαS(``power_alpha``) columns; for the
@@ -204,6 +221,11 @@ def calibration_study(alphas=DEFAULT_CALIBRATION_ALPHAS, methods=tail.METHODS, r
             case += 1
             draw = lambda rng, a=alpha, f=transform: f(sas_sample(a, shape, rng))  # noqa: E731
             rows += _estimate_rows("coverage", sample, float(alpha), estimates_of(draw, case), n_rows, n_columns, level)
+            if pooled_columns:
+                draw = lambda rng, a=alpha, f=transform: f(sas_sample(a, (n_rows, pooled_columns), rng))  # noqa: E731
+                estimates = {POOLED_METHOD: [_streamed_estimate(draw(np.random.default_rng([seed, case, replicate, 1])), level)
+                                             for replicate in range(pooled_replicates or replicates)]}
+                rows += _estimate_rows("coverage", sample, float(alpha), estimates, n_rows, pooled_columns, level)
     for name in controls:
         case += 1
         truth = control_sample(name, (1, 1), np.random.default_rng(0))[1]

@@ -16,6 +16,10 @@ COVERAGE_BAND = (0.90, 0.98)
 SAMPLE_STYLES = {"iid": "-", "partition": "--"}
 
 
+POOLED_METHOD = "pooled_two_way"  # sgnoise.validation.POOLED_METHOD (not imported: plots do not import scipy-heavy modules)
+CONTROL_YLIM = (0.0, 6.0)
+
+
 def _methods(frame):
     present = list(dict.fromkeys(frame["method"]))
     return [m for m in METHOD_ORDER if m in present] + [m for m in present if m not in METHOD_ORDER]
@@ -44,11 +48,16 @@ def estimator_calibration_figure(table: pd.DataFrame):
             for sample, style in SAMPLE_STYLES.items():
                 curve = coverage[(coverage["method"] == method) & (coverage["sample"] == sample)].sort_values("truth")
                 if not curve.empty:
+                    label = method
+                    if method == POOLED_METHOD:  # its own matrix shape and replicate count
+                        label = (f"pooled, two-way CI\n({int(curve['n_rows'].iloc[0])} × {int(curve['n_columns'].iloc[0])}, "
+                                 f"{int(curve['replicates'].iloc[0])} reps)")
                     ax.plot(curve["truth"], curve["rate"], ls=style, marker="o", ms=3, color=palette[method],
-                            label=method if sample == "iid" else None)
+                            lw=2.2 if method == POOLED_METHOD else 1.5, label=label if sample == "iid" else None)
         ax.plot([], [], ls="-", color="0.3", label="i.i.d. entries")
         ax.plot([], [], ls="--", color="0.3", label="zero-sum partition rows")
-        replicates = int(coverage["replicates"].iloc[0]) if "replicates" in coverage else None
+        others = coverage[coverage["method"] != POOLED_METHOD]
+        replicates = int(others["replicates"].iloc[0]) if "replicates" in coverage and len(others) else None
         ax.set_title(f"(a) coverage of the {nominal:.0%} interval" + (f" ({replicates} replicates)" if replicates else ""),
                      fontsize=9)
         ax.set_ylim(-0.02, 1.02)
@@ -88,6 +97,10 @@ def estimator_calibration_figure(table: pd.DataFrame):
             nu_labelled = True
     ax.set_xticks(range(len(samples)), ["Laplace" if s == "laplace" else f"t, ν = {s[1:]}" for s in samples], fontsize=7)
     ax.set_ylabel("mean α̂ ± sd")
+    spread = controls["mean_estimate"] + controls["sd_estimate"].fillna(0)
+    if (spread > CONTROL_YLIM[1]).any():  # Pickands' and the moment estimator's sd reach tens on these controls
+        ax.set_ylim(*CONTROL_YLIM)
+        ax.text(0.99, 0.02, f"cut at {CONTROL_YLIM[1]:g}", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
     ax.set_title("(d) non-stable controls: Student t, Laplace", fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     fig.tight_layout()
