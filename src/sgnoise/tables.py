@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sgnoise.data import dataset_info
+from sgnoise.data import DATASETS, dataset_info
 
 RUN_COLUMNS = ["run", "dataset", "model", "depth", "width", "scale", "variant", "loss", "batch_size", "lr",
                "iterations", "seed", "status", "diverged_at", "learned", "final_train_accuracy", "chance_accuracy"]
@@ -46,6 +46,8 @@ def runs_table(runs: dict, status_paths) -> pd.DataFrame:
         status = statuses.get(run, {})
         row["status"] = status.get("status", "missing")
         row["diverged_at"] = status.get("diverged_at")
+        if spec.get("dataset_path"):  # a user's dataset: its number of classes is known from the run only
+            row["chance_accuracy"] = status.get("chance_accuracy", np.nan)
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[c for c in RUN_COLUMNS if c in frame.columns] +
@@ -73,7 +75,8 @@ def learned_flags(metrics: pd.DataFrame, runs: pd.DataFrame, margin: float) -> p
         finals = rows.groupby("run", sort=False)["train_accuracy"].last().to_dict()
     records = []
     for run in runs.itertuples(index=False):
-        chance = 1.0 / dataset_info(run.dataset).num_classes
+        chance = (1.0 / dataset_info(run.dataset).num_classes if run.dataset in DATASETS
+                  else float(getattr(run, "chance_accuracy", np.nan)))
         final = finals.get(run.run, np.nan)
         if getattr(run, "status", "ok") == "diverged":
             learned = False
