@@ -41,8 +41,13 @@ def runs_table(runs: dict, status_paths) -> pd.DataFrame:
         statuses[run] = json.loads(Path(path).read_text())
     rows = []
     for run, spec in runs.items():
+        model = {key: json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+                 for key, value in spec["model"].items()}  # a custom model's kwargs as one JSON cell
         row = dict(run=run, dataset=spec["dataset"], loss=spec["loss"], batch_size=spec["batch_size"], lr=spec["lr"],
-                   iterations=spec["iterations"], seed=spec["seed"], **spec["model"])
+                   iterations=spec["iterations"], seed=spec["seed"], **model)
+        if spec.get("optimizer"):  # Adam runs only, so the tables of SGD-only studies keep their columns
+            row["optimizer"] = spec["optimizer"]["name"]
+            row["betas"] = ",".join(f"{beta:g}" for beta in spec["optimizer"]["betas"])
         status = statuses.get(run, {})
         row["status"] = status.get("status", "missing")
         row["diverged_at"] = status.get("diverged_at")
