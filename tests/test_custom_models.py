@@ -205,3 +205,32 @@ def test_bad_user_model_or_dataset_stops_before_any_job(tmp_path, change, expect
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_study_tables_and_families_of_custom_npz_and_adam_runs(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from sgnoise.plots.common import family_label
+    from sgnoise.tables import learned_flags, runs_table
+
+    common = dict(loss="nll", batch_size=20, lr=0.01, iterations=4, seed=0)
+    runs = {"mine/custom-tiny_cnn-channels3/nll/b20-lr0.01-it4/s0": dict(common, dataset="mine", model=TINY_CNN,
+                                                                          dataset_path="mine.npz"),
+            "mnist5k/vit-d1-w8-h2-p7/nll/b20-lr0.01-adam0.9-0.99-it4/s0": dict(
+                common, dataset="mnist5k", model={"model": "vit", "depth": 1, "width": 8, "heads": 2, "patch": 7},
+                optimizer=ADAM)}
+    paths = []
+    for run in runs:
+        path = tmp_path / "results/runs" / run / "status.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"status": "ok", "chance_accuracy": 0.25}))
+        paths.append(path)
+    table = runs_table(runs, paths)
+    assert table["kwargs"].iloc[0] == '{"channels": 3}' and table["optimizer"].tolist()[1] == "adam"
+    assert list(family_label(table)) == ["custom", "vit adam"]
+    metrics = pd.DataFrame(dict(run=list(runs), iteration=[4, 4], train_accuracy=[0.9, 0.05]))
+    flags = learned_flags(metrics, table, 0.05)
+    assert flags["chance_accuracy"].tolist() == [0.25, 0.1]  # the npz dataset's from its run, mnist5k's 1/10
+    assert flags["learned"].tolist() == [True, False]
