@@ -234,3 +234,14 @@ def test_study_tables_and_families_of_custom_npz_and_adam_runs(tmp_path):
     flags = learned_flags(metrics, table, 0.05)
     assert flags["chance_accuracy"].tolist() == [0.25, 0.1]  # the npz dataset's from its run, mnist5k's 1/10
     assert flags["learned"].tolist() == [True, False]
+    # α over iterations draws the custom run (no width or scale) too, in black
+    from sgnoise.plots import training
+    from sgnoise.tables import with_learned_flags
+
+    runs_frame = with_learned_flags(table, flags)
+    alpha = pd.DataFrame([dict(run=run, iteration=it, method="mohammadi", view="pooled", alpha=a)
+                          for run in runs for it, a in ((0, 1.9), (4, 1.5))]).merge(runs_frame, on="run")
+    fig = training.alpha_over_iterations(alpha, metrics.merge(runs_frame, on="run").assign(test_accuracy=0.5), runs_frame)
+    black = [line for ax in fig.axes for line in ax.get_lines() if line.get_color() == "black" and line.get_marker() == "o"]
+    assert len(black) == 1 and list(black[0].get_ydata()) == [1.9, 1.5]
+    assert any(text.get_text() == "no size (custom)" for legend in fig.legends for text in legend.get_texts())
