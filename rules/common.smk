@@ -8,8 +8,8 @@ from snakemake.utils import validate
 
 from sgnoise.data import DATASETS, dataset_info, npz_dataset_info
 from sgnoise.iterates import check_iterates_config
-from sgnoise.runs import (MODEL_DEFAULTS, MODEL_SIZE_KEYS, bundle_key, bundle_name, bundle_supported, model_problem,
-                          model_tag, optimizer_tag)
+from sgnoise.runs import (ADAM_BETAS, MODEL_DEFAULTS, MODEL_SIZE_KEYS, bundle_key, bundle_name, bundle_supported,
+                          model_problem, model_tag, optimizer_tag)
 from sgnoise.schedule import checkpoint_schedule
 
 
@@ -127,7 +127,7 @@ SDE_FIGURES = [
 ]
 ITERATE_FIGURES = ["iterate_alpha_vs_eta_over_b", "iterate_alpha_nn"]
 GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed", "optimizer", "betas"]
-GRID_DEFAULTS = {"optimizer": "sgd", "betas": [[0.9, 0.999]]}  # betas: a list of (β1, β2) pairs to sweep
+GRID_DEFAULTS = {"optimizer": "sgd", "betas": [list(ADAM_BETAS)]}  # betas: a list of (β1, β2) pairs to sweep
 GRID_OVERRIDES = ["checkpoints", "random_minibatches"]  # per-entry train.checkpoints.count, noise.random_minibatches
 
 
