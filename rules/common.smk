@@ -1,13 +1,15 @@
 # Helpers: config → run list → paths. The only .smk file with Python functions.
 
 import itertools
+import os
 import re
 
 from snakemake.utils import validate
 
-from sgnoise.data import dataset_info
+from sgnoise.data import DATASETS, dataset_info, npz_dataset_info
 from sgnoise.iterates import check_iterates_config
-from sgnoise.runs import bundle_key, bundle_name, bundle_supported, model_tag
+from sgnoise.runs import (ADAM_BETAS, MODEL_DEFAULTS, MODEL_SIZE_KEYS, bundle_key, bundle_name, bundle_supported,
+                          model_problem, model_tag, optimizer_tag)
 from sgnoise.schedule import checkpoint_schedule
 
 
@@ -97,7 +99,7 @@ check_k1_policy(config["alpha"], config["noise"])
 
 wildcard_constraints:
     run=r"[^/]+/[^/]+/[^/]+/[^/]+/s\d+",
-    dataset=r"[a-z0-9]+",
+    dataset="|".join(DATASETS),  # built-in datasets only: a user's .npz (kind: npz) is never prepared
 
 
 DATA_DIR = config["data"]["dir"].rstrip("/")
@@ -126,37 +128,86 @@ SDE_FIGURES = [
     "sde_discrete_exit",
 ]
 ITERATE_FIGURES = ["iterate_alpha_vs_eta_over_b", "iterate_alpha_nn"]
-MODEL_SIZE_KEYS = {"fcn": ["depth", "width"], "alexnet": ["scale", "init"], "vgg": ["variant", "width", "batch_norm"]}
-MODEL_DEFAULTS = {"alexnet": {"init": "default"}, "vgg": {"width": 64, "batch_norm": False}}
-GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed"]
+GRID_KEYS = ["dataset", "model", "loss", "batch_size", "lr", "iterations", "seed", "optimizer", "betas"]
+GRID_DEFAULTS = {"optimizer": "sgd", "betas": [list(ADAM_BETAS)]}  # betas: a list of (β1, β2) pairs to sweep
+GRID_OVERRIDES = ["checkpoints", "random_minibatches"]  # per-entry train.checkpoints.count, noise.random_minibatches
 
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def _grid_values(grid, key, defaults):
+    value = grid.get(key, defaults.get(key, GRID_DEFAULTS.get(key)))
+    if key == "betas" and value and not isinstance(value[0], list):
+        return [value]  # one pair
+    return _as_list(value)
+
+
 def expand_grid(index, grid):
     """All runs of one `runs:` entry: the Cartesian product of its list-valued keys."""
     model = grid["model"]
-    keys = GRID_KEYS + MODEL_SIZE_KEYS[model]
-    defaults = MODEL_DEFAULTS.get(model, {})
-    for key in MODEL_SIZE_KEYS[model]:
+    kind = model["kind"] if isinstance(model, dict) else model
+    size_keys = MODEL_SIZE_KEYS.get(kind, [])
+    keys = GRID_KEYS + size_keys
+    defaults = MODEL_DEFAULTS.get(kind, {})
+    for key in size_keys:
         if key not in grid and key not in defaults:
-            raise ConfigError(f"config runs[{index}]: model '{model}' needs key '{key}'")
-    foreign = [k for k in grid if k not in keys]
+            raise ConfigError(f"config runs[{index}]: model '{kind}' needs key '{key}'")
+    foreign = [k for k in grid if k not in keys + GRID_OVERRIDES]
     if foreign:
-        raise ConfigError(f"config runs[{index}]: key(s) {foreign} do not apply to model '{model}' (allowed: {keys})")
-    values = [_as_list(grid.get(key, defaults.get(key))) for key in keys]
+        raise ConfigError(f"config runs[{index}]: key(s) {foreign} do not apply to model '{kind}' (allowed: {keys})")
+    if "betas" in grid and "adam" not in _as_list(grid.get("optimizer")):
+        raise ConfigError(f"config runs[{index}]: betas apply to optimizer 'adam' only (optimizer: adam)")
+    values = [_grid_values(grid, key, defaults) for key in keys]
     for combination in itertools.product(*values):
-        yield dict(zip(keys, combination))
+        run = dict(zip(keys, combination))
+        run["model"] = kind
+        if kind == "custom":
+            run["model_spec"] = {"model": "custom", "factory": model["factory"], "kwargs": model.get("kwargs") or {},
+                                 **({"name": model["name"]} if model.get("name") else {})}
+        yield run
 
 
 def run_id(run):
     """Readable, stable run id from the values that change the result."""
     return (
-        f"{run['dataset']}/{model_tag(run)}/{run['loss']}/"
-        f"b{run['batch_size']}-lr{run['lr']:g}-it{run['iterations']}/s{run['seed']}"
+        f"{run['dataset_name']}/{model_tag(run.get('model_spec', run))}/{run['loss']}/"
+        f"b{run['batch_size']}-lr{run['lr']:g}{optimizer_tag(run['optimizer_spec'])}-it{run['iterations']}/s{run['seed']}"
     )
+
+
+def dataset_of(index, entry):
+    """(run-id name, DatasetInfo, path of a user's .npz or None) of a grid's dataset value."""
+    if isinstance(entry, str):
+        return entry, dataset_info(entry), None
+    path = entry["path"]
+    name = entry.get("name") or re.sub(r"[^a-z0-9]", "", os.path.splitext(os.path.basename(path))[0].lower())
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise ConfigError(f"config runs[{index}].dataset: name {name!r} (the run id's first part) must be made of "
+                          "letters, digits, '.', '_' and '-'; set dataset.name")
+    try:
+        return name, npz_dataset_info(path, name), path
+    except ValueError as error:
+        raise ConfigError(f"config runs[{index}].dataset: {error}") from None
+
+
+CHECKED_MODELS = {}
+
+
+def check_custom_model(index, model, info):
+    """Build a custom model once per (factory, kwargs, dataset shape) and check its output before any job runs."""
+    import json
+
+    key = json.dumps([model, info.input_shape, info.num_classes], sort_keys=True)
+    if key not in CHECKED_MODELS:
+        from sgnoise.models import check_model
+
+        try:
+            check_model(model, info.input_shape, info.num_classes)
+        except ValueError as error:
+            raise ConfigError(f"config runs[{index}].model: {error}") from None
+        CHECKED_MODELS[key] = True
 
 
 def build_runs(config):
@@ -164,21 +215,30 @@ def build_runs(config):
     train = config["train"]
     for index, grid in enumerate(config["runs"]):
         for run in expand_grid(index, grid):
-            info = dataset_info(run["dataset"])
+            run["dataset_name"], info, dataset_path = dataset_of(index, run["dataset"])
             if run["batch_size"] > info.n_train:
                 raise ConfigError(
                     f"config runs[{index}].batch_size={run['batch_size']} is larger than the "
-                    f"training set of '{run['dataset']}' ({info.n_train} points)"
+                    f"training set of '{run['dataset_name']}' ({info.n_train} points)"
                 )
+            if run["model"] == "custom":
+                model = run["model_spec"]
+                check_custom_model(index, model, info)
+            else:
+                model = {key: run[key] for key in ["model"] + MODEL_SIZE_KEYS[run["model"]]}
+                problem = model_problem(model, info.input_shape)
+                if problem:
+                    raise ConfigError(f"config runs[{index}] ({model_tag(model)} on {run['dataset_name']}): {problem}")
+            optimizer = None if run["optimizer"] == "sgd" else {"name": run["optimizer"], "betas": list(run["betas"])}
+            run["optimizer_spec"] = optimizer
+            count = grid.get("checkpoints", train["checkpoints"]["count"])
+            explicit = [] if "checkpoints" in grid else train["checkpoints"]["iterations"]
             try:
-                checkpoints = checkpoint_schedule(
-                    run["iterations"], train["checkpoints"]["count"], train["checkpoints"]["iterations"]
-                )
+                checkpoints = checkpoint_schedule(run["iterations"], count, explicit)
             except ValueError as error:
                 raise ConfigError(f"config runs[{index}] (iterations={run['iterations']}): {error}") from None
-            model = {key: run[key] for key in ["model"] + MODEL_SIZE_KEYS[run["model"]]}
             spec = dict(
-                dataset=run["dataset"],
+                dataset=run["dataset_name"],
                 model=model,
                 loss=run["loss"],
                 batch_size=run["batch_size"],
@@ -190,13 +250,19 @@ def build_runs(config):
                 checkpoints=checkpoints,
                 max_coords=config["noise"]["max_coords"],
                 noise_seed=config["noise"]["seed"],
-                random_minibatches=config["noise"]["random_minibatches"],
+                random_minibatches=grid.get("random_minibatches", config["noise"]["random_minibatches"]),
                 on_divergence=train["on_divergence"],
                 checksum=config["noise"]["checksum"],
                 pooled_k1_grid=config["noise"]["pooled_k1_grid"],
                 pooled_zeros=config["noise"]["pooled_zeros"],
                 noise_test_set=config["noise"]["test_set"],
             )
+            # only where they differ from a built-in dataset and plain SGD, so that the specs (and
+            # so the jobs' params) of existing studies do not change
+            if dataset_path is not None:
+                spec["dataset_path"] = dataset_path
+            if optimizer is not None:
+                spec["optimizer"] = optimizer
             identifier = run_id(run)
             if identifier in runs and runs[identifier] != spec:
                 # the same id for two different runs would make one overwrite the other
@@ -223,7 +289,7 @@ def build_bundles(runs, bundle_size):
         return {}
     groups = {}
     for run, spec in runs.items():
-        if bundle_supported(spec["model"]):
+        if bundle_supported(spec["model"], spec.get("optimizer")):
             groups.setdefault(bundle_key(spec), []).append(run)
     bundles = {}
     for members in groups.values():
@@ -253,8 +319,13 @@ def bundle_specs(members):
     return [dict(run_id=run, **RUNS[run]) for run in members]
 
 
+def dataset_path(spec):
+    """A run's prepared dataset: the user's .npz, or the prepared built-in dataset in data.dir."""
+    return spec.get("dataset_path") or f"{DATA_DIR}/{spec['dataset']}.npz"
+
+
 def bundle_dataset_path(members):
-    return f"{DATA_DIR}/{RUNS[members[0]]['dataset']}.npz"
+    return dataset_path(RUNS[members[0]])
 
 
 def bundle_runtime_min(members):
@@ -282,7 +353,7 @@ def downloaded_manifest(wildcards):
 
 
 def run_dataset_path(wildcards):
-    return f"{DATA_DIR}/{RUNS[wildcards.run]['dataset']}.npz"
+    return dataset_path(RUNS[wildcards.run])
 
 
 def run_files(name):

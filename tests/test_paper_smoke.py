@@ -12,7 +12,7 @@ pytestmark = pytest.mark.workflow
 
 def test_paper_config_dry_run_builds_the_whole_grid(tmp_path):
     rules = planned_rules(snakemake(tmp_path, "-n", configfile=REPO / "configs/paper.yaml", timeout=300).stdout)
-    assert rules["train"] >= 972 + 36 + 12 + 30
+    assert rules["train"] >= 972 + 36 + 12 + 30 + 16 + 16  # … + the ResNets and the ViTs (SGD, Adam)
     assert rules["download_dataset"] == 3 and rules["alpha"] == rules["train"]
 
 

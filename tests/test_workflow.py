@@ -26,9 +26,9 @@ def test_lint_prints_nothing(tmp_path):
 def test_dry_run_default_config(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=REPO / "config.yaml")
     rules = planned_rules(result.stdout)
-    # 3 depths × 3 widths × 2 losses (bundled in pairs: bundle_size auto) + 3 batch sizes + 3 CNNs
+    # 3 depths × 3 widths × 2 losses (bundled in pairs: bundle_size auto) + 3 batch sizes + 3 CNNs + ResNet + 2 ViTs
     bundles = {name: count for name, count in rules.items() if name.startswith("train_bundle_")}
-    assert len(bundles) == 9 and rules["train"] == 6 and rules["alpha"] == 24
+    assert len(bundles) == 9 and rules["train"] == 9 and rules["alpha"] == 27
     assert rules["prepare_dataset"] == 1 and rules["all"] == 1
     assert not (tmp_path / "results").exists()
 

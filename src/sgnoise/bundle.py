@@ -58,8 +58,9 @@ def check_bundle(specs) -> None:
         raise ValueError(f"RunSpec field(s) {unknown} are not implemented by bundled training (sgnoise.bundle); "
                          "use train.bundle_size: 1")
     first = specs[0]
-    if not bundle_supported(first.model):
-        raise ValueError(f"bundled training supports model 'fcn' only, got {first.model!r} "
+    if not bundle_supported(first.model, first.optimizer):
+        raise ValueError(f"bundled training supports model 'fcn' with plain SGD only, got {first.model!r}, "
+                         f"optimizer {first.optimizer!r} "
                          f"(run {first.run_id}); train it alone (train.bundle_size: 1)")
     for spec in specs[1:]:
         for name in SHARED_FIELDS:

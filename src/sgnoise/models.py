@@ -1,8 +1,13 @@
-"""Model registry. FCN(depth, width): bias-free Linear layers with ReLU (PAPER.md §4)."""
+"""Model registry. FCN(depth, width): bias-free Linear layers with ReLU (PAPER.md §4); AlexNet and VGG
+(sgnoise.models_cnn), CIFAR ResNet (sgnoise.models_resnet), a small ViT (sgnoise.models_vit), and user
+models built by a factory function named in the config (``custom``)."""
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
+import sys
 
 import torch
 from torch import nn
@@ -68,7 +73,124 @@ def build_model(spec: dict, input_shape, num_classes: int) -> nn.Module:
 
         return vgg(f"vgg{spec['variant']}", num_classes, batch_norm=spec.get("batch_norm", False),
                    in_channels=input_shape[0], width=spec.get("width", 64))
+    if name == "resnet":
+        from sgnoise.models_resnet import resnet
+
+        return resnet(spec["depth"], num_classes, width=spec.get("width", 16), batch_norm=spec.get("batch_norm", True),
+                      in_channels=input_shape[0])
+    if name == "vit":
+        from sgnoise.models_vit import vit
+
+        return vit(spec["depth"], spec["width"], spec["heads"], spec["patch"], num_classes, in_channels=input_shape[0],
+                   input_size=input_shape[-1])
+    if name == "custom":
+        return build_custom_model(spec, input_shape, num_classes)
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+
+
+# --------------------------------------------------------------------------- user models
+
+
+class CustomModelError(ValueError):
+    """A custom model (config ``model: {kind: custom, factory: ..., kwargs: ...}``) that cannot be used."""
+
+
+def load_factory(reference: str):
+    """The callable named by ``"package.module:function"`` (the working directory is importable too)."""
+    module_name, colon, attribute = str(reference).partition(":")
+    if not colon or not module_name or not attribute:
+        raise CustomModelError(f"custom model factory {reference!r} must be written 'package.module:function'")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # ImportError, or whatever importing the module raised
+        raise CustomModelError(f"custom model factory {reference!r}: cannot import module {module_name!r} "
+                               f"({type(error).__name__}: {error}); is it on PYTHONPATH?") from None
+    factory = module
+    for part in attribute.split("."):
+        if not hasattr(factory, part):
+            raise CustomModelError(f"custom model factory {reference!r}: module {module_name!r} has no {attribute!r}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise CustomModelError(f"custom model factory {reference!r} is not callable (a {type(factory).__name__})")
+    return factory
+
+
+def build_custom_model(spec: dict, input_shape, num_classes: int) -> nn.Module:
+    """``factory(input_shape, num_classes, **kwargs)`` of a custom model spec; it must return an nn.Module
+    with trainable parameters."""
+    factory = load_factory(spec["factory"])
+    try:
+        model = factory(tuple(input_shape), num_classes, **(spec.get("kwargs") or {}))
+    except Exception as error:
+        raise CustomModelError(f"custom model factory {spec['factory']!r} failed for input shape {tuple(input_shape)}, "
+                               f"{num_classes} classes, kwargs {spec.get('kwargs') or {}}: "
+                               f"{type(error).__name__}: {error}") from None
+    if not isinstance(model, nn.Module):
+        raise CustomModelError(f"custom model factory {spec['factory']!r} returned a {type(model).__name__}, "
+                               "not a torch.nn.Module")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise CustomModelError(f"custom model factory {spec['factory']!r} returned a model without trainable parameters")
+    return model
+
+
+def check_model(spec: dict, input_shape, num_classes: int) -> None:
+    """Build ``spec`` and run two zero images through it in eval mode: raise CustomModelError (a ValueError)
+    unless the output has shape (2, num_classes). What the workflow runs for custom models before any job."""
+    model = build_model(spec, input_shape, num_classes)
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = model(torch.zeros(2, *input_shape))
+    except Exception as error:
+        raise CustomModelError(f"model {spec.get('factory', spec['model'])!r} fails on a batch of {tuple(input_shape)} "
+                               f"inputs: {type(error).__name__}: {error}") from None
+    shape = tuple(getattr(output, "shape", ()))
+    if shape != (2, num_classes):
+        raise CustomModelError(f"model {spec.get('factory', spec['model'])!r} gives outputs of shape {shape} for 2 inputs; "
+                               f"expected (2, {num_classes}): one logit per class of the dataset")
+
+
+# --------------------------------------------------------------------------- parameter layout
+
+
+LAYER_TYPES = ("attention", "mlp", "convolution", "normalisation", "embedding", "other")
+_EMBEDDING_MODULES = ("PatchEmbedding",)
+_ATTENTION_MODULES = ("Attention", "MultiheadAttention")
+
+
+def _module_type(module: nn.Module) -> str:
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "convolution"
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)):
+        return "normalisation"
+    if isinstance(module, (nn.Linear, nn.Bilinear)):
+        return "mlp"
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    return "other"
+
+
+def parameter_types(model: nn.Module) -> dict[str, str]:
+    """Parameter name → layer type, one of LAYER_TYPES, in parameter order: parameters inside an attention
+    module (the ViT's ``Attention``, ``nn.MultiheadAttention``) are "attention", inside a patch embedding
+    (its projection, class token and positions) "embedding"; otherwise by the owning module: convolutions
+    "convolution", batch/layer/group norms "normalisation", Linear layers (FCN layers, classifiers, the
+    ViT's MLPs and head) "mlp", nn.Embedding "embedding", anything else "other"."""
+    types = {}
+    for module_name, module in model.named_modules():
+        ancestry = [module_name[: i] for i in range(len(module_name) + 1) if i == len(module_name) or module_name[i] == "."]
+        owners = [type(model.get_submodule(prefix)).__name__ for prefix in ancestry if prefix]
+        for parameter_name, _ in module.named_parameters(recurse=False):
+            if any(owner in _ATTENTION_MODULES for owner in owners):
+                kind = "attention"
+            elif any(owner in _EMBEDDING_MODULES for owner in owners):
+                kind = "embedding"
+            else:
+                kind = _module_type(module)
+            types[f"{module_name}.{parameter_name}" if module_name else parameter_name] = kind
+    return {name: types[name] for name, _ in model.named_parameters()}
 
 
 def parameter_layout(model: nn.Module) -> list[tuple[str, int, int]]:

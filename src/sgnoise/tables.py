@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sgnoise import tail
-from sgnoise.data import dataset_info
+from sgnoise.data import DATASETS, dataset_info
 
 RUN_COLUMNS = ["run", "dataset", "model", "depth", "width", "scale", "variant", "loss", "batch_size", "lr",
                "iterations", "seed", "status", "diverged_at", "learned", "final_train_accuracy", "chance_accuracy"]
@@ -42,11 +42,18 @@ def runs_table(runs: dict, status_paths) -> pd.DataFrame:
         statuses[run] = json.loads(Path(path).read_text())
     rows = []
     for run, spec in runs.items():
+        model = {key: json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+                 for key, value in spec["model"].items()}  # a custom model's kwargs as one JSON cell
         row = dict(run=run, dataset=spec["dataset"], loss=spec["loss"], batch_size=spec["batch_size"], lr=spec["lr"],
-                   iterations=spec["iterations"], seed=spec["seed"], **spec["model"])
+                   iterations=spec["iterations"], seed=spec["seed"], **model)
+        if spec.get("optimizer"):  # Adam runs only, so the tables of SGD-only studies keep their columns
+            row["optimizer"] = spec["optimizer"]["name"]
+            row["betas"] = ",".join(f"{beta:g}" for beta in spec["optimizer"]["betas"])
         status = statuses.get(run, {})
         row["status"] = status.get("status", "missing")
         row["diverged_at"] = status.get("diverged_at")
+        if spec.get("dataset_path"):  # a user's dataset: its number of classes is known from the run only
+            row["chance_accuracy"] = status.get("chance_accuracy", np.nan)
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[c for c in RUN_COLUMNS if c in frame.columns] +
@@ -74,7 +81,8 @@ def learned_flags(metrics: pd.DataFrame, runs: pd.DataFrame, margin: float) -> p
         finals = rows.groupby("run", sort=False)["train_accuracy"].last().to_dict()
     records = []
     for run in runs.itertuples(index=False):
-        chance = 1.0 / dataset_info(run.dataset).num_classes
+        chance = (1.0 / dataset_info(run.dataset).num_classes if run.dataset in DATASETS
+                  else float(getattr(run, "chance_accuracy", np.nan)))
         final = finals.get(run.run, np.nan)
         if getattr(run, "status", "ok") == "diverged":
             learned = False

@@ -1,4 +1,4 @@
-"""Plain SGD training of one run with metrics and noise dumps at log-spaced checkpoints.
+"""SGD (plain, the default) or Adam training of one run with metrics and noise dumps at log-spaced checkpoints.
 
 Mini-batches are drawn without replacement and reshuffled every epoch from a generator
 seeded by the run's seed (the reference code instead cycles in a fixed order). The step
@@ -34,6 +34,7 @@ from sgnoise.losses import get_loss
 from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise import measure_noise, random_minibatch_noise, select_columns
 from sgnoise.progress import Progress
+from sgnoise.runs import ADAM_BETAS, OPTIMIZERS
 from sgnoise.pooled import DEFAULT_K1_GRID
 from sgnoise.state import (RunStateDirectory, fingerprint, remove_stale_temporaries, restore_rng, rng_snapshot,
                            temporary_state_directory)
@@ -108,6 +109,8 @@ class RunSpec:
     pooled_k1_grid: list = field(default_factory=lambda: list(DEFAULT_K1_GRID))  # K1s of the streamed pooled estimate
     pooled_zeros: str = "exclude"  # exact zeros in the pooled estimate: exclude, or eps (the reference code)
     noise_test_set: bool = False  # also stream the pooled statistics of the test set's partition
+    dataset_path: str | None = None  # a user's prepared .npz (config dataset: {kind: npz}); None: a built-in dataset
+    optimizer: dict | None = None  # None: plain SGD; {"name": "adam", "betas": [β1, β2]}: Adam at step size lr
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunSpec":
@@ -115,6 +118,17 @@ class RunSpec:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+def make_optimizer(spec: RunSpec, model):
+    """torch.optim.Adam for an Adam run (ε = 1e-8, no weight decay; its step size is set every iteration
+    from the schedule); None for plain SGD, whose update w ← w − η g is done in place by the loop."""
+    optimizer = spec.optimizer or {"name": "sgd"}
+    if optimizer["name"] == "sgd":
+        return None
+    if optimizer["name"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=tuple(optimizer.get("betas", ADAM_BETAS)))
+    raise ValueError(f"unknown optimizer {optimizer['name']!r}; expected one of {', '.join(OPTIMIZERS)}")
 
 
 def _checkpoint_row(model, loss_fn, data, iteration, lr) -> dict:
@@ -297,6 +311,7 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
     if not 1 <= spec.batch_size <= n:
         raise ValueError(f"batch_size={spec.batch_size} must be in [1, {n}] (training set size of {spec.dataset})")
     model = build_model(spec.model, tuple(train_x.shape[1:]), data["num_classes"]).to(device)
+    optimizer = make_optimizer(spec, model)
     loss_fn = get_loss(spec.loss)
     layout = parameter_layout(model)
     n_params = sum(size for _, _, size in layout)
@@ -318,6 +333,8 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
         state_dir.clear()
     else:
         model.load_state_dict(saved["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(saved["optimizer"])
         restore_rng(saved["rng"], generators)
         start, done, rows, status = saved["iteration"], list(saved["checkpoints_done"]), saved["rows"], saved["status"]
         order = saved["order"].to(device) if saved["order"] is not None else None
@@ -328,6 +345,7 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
         state_dir.save_state(dict(
             iteration=iteration, checkpoints_done=list(done), rows=rows, status=status,
             model={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
+            optimizer=optimizer.state_dict() if optimizer is not None else None,
             rng=rng_snapshot(generators), order=order.cpu() if order is not None else None), identity)
 
     dump = RunCheckpoints(state_dir, noise_path, header)  # the dump is written as checkpoints are taken
@@ -382,9 +400,13 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
                 rows.append(dict(iteration=iteration, step_size=lr, train_loss=float(loss.detach())))
                 break
             loss.backward()
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(p.grad, alpha=-lr)
+            if optimizer is None:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.add_(p.grad, alpha=-lr)
+            else:
+                optimizer.param_groups[0]["lr"] = lr
+                optimizer.step()
             status["iterations_done"] = iteration + 1
             progress.record(spec.run_id, loss.detach() * len(index), (output.detach().argmax(1) == targets).sum(), len(index))
             progress.tick(iteration + 1)

@@ -84,7 +84,8 @@ def save_figure(fig, paths) -> None:
 
 def family_label(frame) -> "pd.Series":
     """The model family of each row, without its size: "fcn", "alexnet", "alexnet kaiming" (an AlexNet
-    with a non-default ``init``), "vgg11", "vgg16 bn" (batch norm): runs of one family differ only in size."""
+    with a non-default ``init``), "vgg11", "vgg16 bn" (batch norm), "resnet bn", "vit", "vit adam" (an
+    ``optimizer`` other than SGD): runs of one family differ only in size."""
     import pandas as pd
 
     label = frame["model"].astype(str)
@@ -97,6 +98,9 @@ def family_label(frame) -> "pd.Series":
     if "init" in frame.columns:
         other = frame["init"].notna() & (frame["init"].astype(str) != "default")
         label = label.where(~other, label + " " + frame["init"].astype(str))
+    if "optimizer" in frame.columns:
+        adaptive = frame["optimizer"].notna() & (frame["optimizer"].astype(str) != "sgd")
+        label = label.where(~adaptive, label + " " + frame["optimizer"].astype(str))
     return label
 
 

@@ -97,6 +97,9 @@ def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "moham
     return fig
 
 
+NO_SIZE, NO_SIZE_LABEL = -1.0, "no size (custom)"  # runs without width or scale (custom models)
+
+
 def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi",
                           phases: pd.DataFrame | None = None, learned_margin: float | None = None):
     """α̂ (pooled) and train/test accuracy against iteration: rows loss × {α, accuracy}, columns model
@@ -121,14 +124,16 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
             frame.loc[is_fcn, "column"] = frame.loc[is_fcn, "column"] + " d" + frame.loc[is_fcn, "depth"].astype("Int64").astype(str)
         if "scale" in frame:
             frame["size"] = frame["size"].fillna(frame["scale"])
+        frame["size"] = frame["size"].fillna(NO_SIZE)  # a custom model: drawn too, in black
     data["apart"], metrics["apart"] = not_learned(data), not_learned(metrics)
     losses = sorted(data["loss"].unique())
     columns = sorted(data["column"].unique())
     panels = sorted(set(zip(data["loss"], data["column"])), key=lambda p: (losses.index(p[0]), columns.index(p[1])))
     fig = plt.figure(figsize=(3.4 * len(columns), 2.6 * 2 * len(losses)))
     layout = fig.add_gridspec(2 * len(losses), len(columns))
-    sizes = sorted(s for s in data["size"].dropna().unique())
-    colours = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    sizes = sorted(data["size"].unique())
+    sized = [s for s in sizes if s != NO_SIZE]
+    colours = {**dict(zip(sized, sns.color_palette("viridis", len(sized)))), NO_SIZE: "black"}
     first = None
     lowest = {column: max(losses.index(loss) for loss, c in panels if c == column) for column in columns}
     leftmost = {loss: min(columns.index(column) for l, column in panels if l == loss) for loss in losses}
@@ -145,7 +150,7 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
                     plot_not_learned(ax_alpha, run_rows["iteration"] + 1, run_rows["alpha"], ms=3)
                     continue
                 ax_alpha.plot(run_rows["iteration"] + 1, run_rows["alpha"], "o-", ms=3, color=colours[size],
-                              label=f"{size:g}")
+                              label=NO_SIZE_LABEL if size == NO_SIZE else f"{size:g}")
                 if pd.notna(change.get(run, np.nan)):
                     at = run_rows[run_rows["iteration"] == change[run]]
                     ax_alpha.plot(at["iteration"] + 1, at["alpha"] - 0.04, "^", ms=8, color=colours[size],
@@ -169,8 +174,9 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
     for ax in fig.axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             unique.setdefault(label, handle)
-    sizes_first = sorted((label for label in unique if label != "phase change"), key=float)
-    unique = {label: unique[label] for label in sizes_first + [label for label in unique if label == "phase change"]}
+    others = ("phase change", NO_SIZE_LABEL)
+    sizes_first = sorted((label for label in unique if label not in others), key=float)
+    unique = {label: unique[label] for label in sizes_first + [label for label in others if label in unique]}
     if data["apart"].any():
         unique[not_learned_label(learned_margin)] = not_learned_handle(learned_margin, ms=3)
     fig.tight_layout()
