@@ -56,6 +56,39 @@ def test_tiny_study_outputs(tiny_study):
     assert not list(tiny_study.rglob("*.partial")) and not list(tiny_study.rglob(".*.tmp*"))
 
 
+def test_api_table_equals_the_workflows_alpha_csv(tiny_study):
+    """sgnoise.api on the model and data of one run of the tiny study gives that run's alpha.csv:
+    the same training, noise pass and α estimates (one code path)."""
+    import numpy as np
+    import yaml
+
+    from sgnoise import api
+    from sgnoise.models import build_model
+    from sgnoise.train import load_run_data, seed_everything
+
+    run = "mnist5k/fcn-d2-w8/nll/b500-lr0.1-it30/s0"
+    workflow = pd.read_csv(tiny_study / "results/runs" / run / "alpha.csv")
+    data = load_run_data(tiny_study / "resources/data/mnist5k.npz")
+    config = yaml.safe_load((REPO / "tests/config.tiny.yaml").read_text())
+    seed_everything(0)  # as rule train does before building the model
+    model = build_model({"model": "fcn", "depth": 2, "width": 8}, tuple(data["train_x"].shape[1:]), data["num_classes"])
+    result = api.train_and_measure(
+        model, "nll", (data["train_x"], data["train_y"]), 500, 0.1, 30, test_data=(data["test_x"], data["test_y"]),
+        checkpoints=sorted(workflow["iteration"].unique()), seed=0, max_coords=config["noise"]["max_coords"],
+        random_minibatches=config["noise"]["random_minibatches"], noise_test_set=True, alpha=config["alpha"],
+        progress=False)
+    keys = ["iteration", "method", "view", "layer"]
+    ours = result.alpha.sort_values(keys).reset_index(drop=True)
+    theirs = workflow.sort_values(keys).reset_index(drop=True)
+    assert len(ours) == len(theirs) > 50
+    assert (ours[keys].fillna("").astype(str).values == theirs[keys].fillna("").astype(str).values).all()
+    for column in ("alpha", "ci_low", "ci_high", "n_samples", "K1", "N", "null_median", "excess_fraction"):
+        np.testing.assert_allclose(ours[column].astype(float), theirs[column].astype(float), rtol=1e-9, err_msg=column)
+    assert (ours["ci_method"].astype(str) == theirs["ci_method"].astype(str)).all()
+    metrics = pd.read_csv(tiny_study / "results/runs" / run / "metrics.csv")
+    np.testing.assert_allclose(result.metrics["train_accuracy"], metrics["train_accuracy"])
+
+
 def test_second_dry_run_has_nothing_to_do(tiny_study):
     result = snakemake(tiny_study, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr

@@ -161,7 +161,7 @@ def dump_header(spec: RunSpec, columns, layout, n_minibatches: int) -> dict:
 
 def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, device="cpu", *,
               state_root=None, state_interval_s=None, log=None, matrix_memory_mb=1024.0,
-              progress_interval_s: float | None = 10.0) -> dict:
+              progress_interval_s: float | None = 10.0, model=None) -> dict:
     """Train ``spec`` on ``data`` (from :func:`sgnoise.data.load_prepared`), writing the noise dump,
     metrics and a status file. Returns the status dict.
 
@@ -175,6 +175,9 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
     ``log`` (a callable taking a line) receives progress (:class:`sgnoise.progress.Progress`): every
     ``progress_interval_s`` seconds the iteration, mini-batch loss and accuracy, speed and ETA, and
     a line per checkpoint (``None``: no progress lines).
+
+    ``model``: a ready ``torch.nn.Module`` to train instead of building ``spec.model`` (sgnoise.api;
+    its weights as given are the initialisation, and it is trained in place).
     """
     log = log or (lambda message: None)
     noise_path, metrics_path = Path(noise_path), Path(metrics_path)
@@ -185,7 +188,7 @@ def train_run(spec: RunSpec, data: dict, noise_path, metrics_path, status_path, 
     with directory_context as state_dir:
         clear_output_temporaries(noise_path, metrics_path, status_path, log=log)
         status, rows, checkpoints = _train_resumable(spec, data, state_dir, noise_path, device, state_interval_s, log,
-                                                     matrix_memory_mb, progress_interval_s)
+                                                     matrix_memory_mb, progress_interval_s, model)
         if status["status"] == "diverged" and spec.on_divergence == "fail":
             checkpoints.abort()
             raise FloatingPointError(f"run {spec.run_id} diverged at iteration {status['diverged_at']} (loss or gradient "
@@ -298,7 +301,7 @@ def test_set_pooled(model, loss_fn, test_x, test_y, spec: RunSpec, matrix_memory
 
 
 def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, noise_path, device, state_interval_s, log,
-                     matrix_memory_mb=1024.0, progress_interval_s=10.0):
+                     matrix_memory_mb=1024.0, progress_interval_s=10.0, model=None):
     """The SGD loop with checkpoints, saving and restoring state in ``state_dir``.
 
     Returns (status, metrics rows, the run's RunCheckpoints, its noise dump still open). A state saved "at iteration t" holds the
@@ -310,7 +313,7 @@ def _train_resumable(spec: RunSpec, data: dict, state_dir: RunStateDirectory, no
     n = len(train_x)
     if not 1 <= spec.batch_size <= n:
         raise ValueError(f"batch_size={spec.batch_size} must be in [1, {n}] (training set size of {spec.dataset})")
-    model = build_model(spec.model, tuple(train_x.shape[1:]), data["num_classes"]).to(device)
+    model = (build_model(spec.model, tuple(train_x.shape[1:]), data["num_classes"]) if model is None else model).to(device)
     optimizer = make_optimizer(spec, model)
     loss_fn = get_loss(spec.loss)
     layout = parameter_layout(model)
