@@ -117,6 +117,7 @@ RUN_FIGURES = [
     "alpha_vs_k1",
     "hill_plot",
     "estimator_agreement",
+    "alpha_by_architecture",
 ]
 STANDALONE_FIGURES = ["estimator_validation", "estimator_calibration"]
 SDE_FIGURES = [

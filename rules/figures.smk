@@ -199,3 +199,24 @@ rule hill_plot:
         "../envs/analysis.yaml"
     script:
         "../scripts/fig_tail_hill_plot.py"
+
+
+rule alpha_by_architecture:
+    input:
+        alpha="results/tables/alpha.csv",
+        runs="results/tables/runs.csv",
+    output:
+        layers="results/tables/layer_types.csv",
+        pdf="results/figures/alpha_by_architecture.pdf",
+        png=report("results/figures/alpha_by_architecture.png", caption="../report/alpha_by_architecture.rst",
+                   category="Tail index across the grid"),
+    params:
+        runs=RUNS,
+        method=config["figures"]["method"],
+        learned_margin=config["figures"]["learned_margin"],
+    log:
+        "logs/figures/alpha_by_architecture.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/fig_alpha_by_architecture.py"

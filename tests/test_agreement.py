@@ -216,3 +216,40 @@ def test_alpha_figures_draw_the_systematic_range_and_the_sampling_interval(agree
         assert not [c for c in figure.axes[0].collections if str(c.get_gid()).startswith("systematic:")]
         plt.close(figure)
     assert math.isfinite(float(last["sys_spread"].max()))
+
+
+def test_alpha_by_architecture_compares_families_at_comparable_sizes():
+    from sgnoise.models import layer_type_table
+    from sgnoise.plots import architecture
+
+    specs = {"f/small": dict(dataset="mnist5k", model=dict(model="fcn", depth=2, width=8)),
+             "f/big": dict(dataset="mnist5k", model=dict(model="fcn", depth=2, width=512)),
+             "v/vit": dict(dataset="mnist5k", model=dict(model="vit", depth=1, width=16, heads=2, patch=7))}
+    layers = layer_type_table(specs)
+    sizes = layers.drop_duplicates("run").set_index("run")["n_params"]
+    assert sizes["f/small"] == 784 * 8 + 8 * 10  # FCN(784 → 8 → 10), no biases (as the paper's)
+    assert set(layers.loc[layers["run"] == "v/vit", "layer_type"]) >= {"attention", "mlp", "embedding", "normalisation"}
+    runs = pd.DataFrame({"run": list(specs), "model": ["fcn", "fcn", "vit"], "loss": "nll", "status": "ok", "learned": True})
+    chosen = architecture.comparable_runs(runs, layers)
+    assert set(chosen["family"]) == {"fcn", "vit"}
+    # the FCN closest (in log) to the geometric mean of the family medians
+    target = math.exp(np.mean(np.log([np.median([sizes["f/small"], sizes["f/big"]]), sizes["v/vit"]])))
+    best = min(["f/small", "f/big"], key=lambda r: abs(math.log(sizes[r] / target)))
+    assert chosen.loc[chosen["family"] == "fcn", "run"].item() == best
+    rows = []
+    for run in (best, "v/vit"):
+        for iteration, value in ((0, 1.5), (10, 1.3)):
+            rows.append(dict(run=run, iteration=iteration, method="mohammadi", view="pooled", layer="", alpha=value,
+                             n_samples=10_000, excess_fraction=np.nan))
+            rows.append(dict(run=run, iteration=iteration, method="mohammadi", view="per_parameter", layer="", alpha=1.9,
+                             n_samples=40, excess_fraction=0.05 + iteration / 100))
+        for layer in layers.loc[layers["run"] == run, "layer"]:
+            rows.append(dict(run=run, iteration=10, method="mohammadi", view="per_layer", layer=layer, alpha=1.7,
+                             n_samples=1000, excess_fraction=np.nan))
+    fig = architecture.alpha_by_architecture(pd.DataFrame(rows), runs, layers)
+    lines = {line.get_gid(): line for ax in fig.axes for line in ax.get_lines() if line.get_gid()}
+    np.testing.assert_allclose(lines[f"pooled:{best}"].get_ydata(), [1.5, 1.3])
+    np.testing.assert_allclose(lines["excess:v/vit"].get_ydata(), [0.05, 0.15])
+    dots = {c.get_gid() for c in fig.axes[2].collections}
+    assert {"layers:vit:attention", "layers:vit:mlp", "layers:fcn:mlp"} <= dots
+    plt.close(fig)

@@ -200,3 +200,32 @@ def parameter_layout(model: nn.Module) -> list[tuple[str, int, int]]:
         layout.append((name, offset, parameter.numel()))
         offset += parameter.numel()
     return layout
+
+
+LAYER_TYPE_COLUMNS = ["run", "layer", "layer_type", "layer_params", "n_params"]
+
+
+def layer_type_table(specs: dict):
+    """One row per parameter tensor of each run of ``specs`` (run id → the workflow's run spec, with
+    ``dataset`` and ``model``): its layer type (:func:`parameter_types`), size and the model's total
+    parameter count, by rebuilding the model at its initialisation shape (no weights are read). Runs
+    whose model cannot be rebuilt here (a user's npz dataset or factory that is not importable) get
+    no rows."""
+    import pandas as pd
+
+    from sgnoise.data import dataset_info
+
+    rows = []
+    for run, spec in specs.items():
+        try:
+            info = dataset_info(spec["dataset"]) if not spec.get("dataset_path") else None
+            if info is None:
+                continue
+            model = build_model(spec["model"], info.input_shape, info.num_classes)
+        except (ValueError, ImportError, KeyError, TypeError):
+            continue
+        types = parameter_types(model)
+        total = sum(parameter.numel() for parameter in model.parameters())
+        rows += [dict(run=run, layer=name, layer_type=types[name], layer_params=parameter.numel(), n_params=total)
+                 for name, parameter in model.named_parameters()]
+    return pd.DataFrame(rows, columns=LAYER_TYPE_COLUMNS)
