@@ -46,8 +46,8 @@ MODULES = {
     "store": (["tests/test_store.py"], []),
 }
 # modules too large for a full run on 2 cores are sampled (seeded); None = every mutant
-SAMPLE = {"tail": 90, "sde": 50, "pooled": 80, "noise": 70, "stable": 70, "losses": None, "runs": None,
-          "store": None}
+SAMPLE = {"tail": 70, "sde": 30, "pooled": 50, "noise": 50, "stable": 50, "store": 60, "losses": None,
+          "runs": None}
 
 
 def message_only(source: str, line_number: int) -> bool:

@@ -1,5 +1,6 @@
 """sgnoise.runs: run-id tags and bundle keys (torch-free, so fast): every tag part tells two runs apart."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -41,6 +42,9 @@ def test_bundle_support_name_and_key():
     assert bundle_name(ids) == hashlib.sha1(b"a-run b-run").hexdigest()[:12]
     assert bundle_name(ids) != bundle_name(ids[::-1])
     assert not set(SHARED_FIELDS) & set(VARYING_FIELDS)
+    from sgnoise.train import RunSpec  # every field of a run is shared by its bundle or may vary in it
+
+    assert set(SHARED_FIELDS) | set(VARYING_FIELDS) == {f.name for f in dataclasses.fields(RunSpec)}
     assert VARYING_FIELDS == ("run_id", "seed", "lr", "loss")
     spec = {name: i for i, name in enumerate(SHARED_FIELDS)} | {"seed": 1, "lr": 0.1, "loss": "nll", "run_id": "x"}
     key = bundle_key(spec)

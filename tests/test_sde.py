@@ -218,10 +218,12 @@ def test_brownian_exit_without_bridge_correction_overestimates(eps, k):
 
 
 def test_free_brownian_exit_time_closed_form():
-    """U = 0, α = 2: E τ = (x0 − l)(u − x0)/(2ε²), here 0.5 time units = 50 steps of dt = 0.01."""
-    times = first_exit_times(2.0, 1.0, grad_potential=np.zeros_like, lower=-1.0, upper=1.0, dt=0.01,
-                             n_paths=8000, rng=np.random.default_rng(9))
-    assert times.mean() == pytest.approx(0.5, rel=0.03)
+    """U = 0, α = 2: E τ = (x0 − l)(u − x0)/(2ε²), here 0.5 time units = 50 steps of dt = 0.01 from x0 = 0
+    and 0.375 from the starting point x0 = 0.5 (the option has its effect)."""
+    for x0, expected in ((0.0, 0.5), (0.5, 0.375)):
+        times = first_exit_times(2.0, 1.0, grad_potential=np.zeros_like, lower=-1.0, upper=1.0, x0=x0, dt=0.01,
+                                 n_paths=8000, rng=np.random.default_rng(9))
+        assert times.mean() == pytest.approx(expected, rel=0.03)
 
 
 # --------------------------------------------------------------------------- first exit, mechanics
