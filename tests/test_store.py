@@ -2,6 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
+import sgnoise
+
 from sgnoise.store import NoiseDump, NoiseDumpError, NoiseDumpWriter
 
 LAYERS = [("layers.0.weight", 0, 30), ("layers.1.weight", 30, 20)]
@@ -84,6 +86,7 @@ def test_layout_attributes_checksums_and_extras_are_pinned(tmp_path):
     writer.close()  # a second close does nothing
     with h5py.File(path, "r") as f:
         assert f.attrs["format"] == "sgnoise.noise" and f.attrs["format_version"] == 2
+        assert f.attrs["sgnoise_version"] == sgnoise.__version__
         assert f.attrs["n_columns"] == 2 and bool(f.attrs["complete"]) and f.attrs["status"] == "ok"
         assert f.attrs["config"] == '{"a": 1, "b": 2}'
         assert sorted(f["checkpoints"]) == ["00000005", "00000012"]
@@ -98,6 +101,7 @@ def test_layout_attributes_checksums_and_extras_are_pinned(tmp_path):
         assert dump.checkpoint_attrs(5) == {"iteration": 5, "loss": 0.5}
         assert type(dump.checkpoint_attrs(5)["iteration"]) is int
         np.testing.assert_array_equal(dump.full_gradient(5), [0.0, 1.0])
+        np.testing.assert_array_equal(dump.noise(5)[()], np.ones((2, 2)))
         np.testing.assert_array_equal(dump.read(5, "full_gradient", columns=slice(1, 2)), [1.0])
         statistics = dump.pooled_statistics(5)
         assert set(statistics) == {"sums", "count"} and statistics["count"] == 4
@@ -113,6 +117,12 @@ def test_layout_attributes_checksums_and_extras_are_pinned(tmp_path):
     other = tmp_path / "other" / "dump.h5"
     writer = NoiseDumpWriter(other, columns=[0], layers=LAYERS, attrs={}, partial_path=tmp_path / "elsewhere")
     assert writer.partial_path == tmp_path / "elsewhere" and other.parent.is_dir()
+    writer.add_checkpoint(0, np.ones((2, 1)), np.ones(1), {})
+    writer.close(complete=False)
+    writer.abort()  # closed already: only removes the partial file
+    writer.abort()  # which is gone now: nothing to do
+    assert not (tmp_path / "elsewhere").exists()
+    writer = NoiseDumpWriter(other, columns=[0], layers=LAYERS, attrs={}, partial_path=tmp_path / "elsewhere")
     writer.add_checkpoint(0, np.ones((2, 1)), np.ones(1), {})
     writer.close(complete=False)
     assert not other.exists() and (tmp_path / "elsewhere").exists()
