@@ -37,7 +37,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "mutation"
 # module -> (fast test files covering it, extra pytest args)
 MODULES = {
     "tail": (["tests/test_tail.py", "tests/test_tail_extremes.py", "tests/test_tail_sharp.py"], []),
-    "noise": (["tests/test_noise.py", "tests/test_noise_cnn.py"], []),
+    "noise": (["tests/test_noise.py", "tests/test_noise_cnn.py", "tests/test_pooled.py"], []),
     "pooled": (["tests/test_pooled.py"], []),
     "losses": (["tests/test_models_losses.py"], []),
     "sde": (["tests/test_sde.py"], ["-k", "not figure"]),
