@@ -57,12 +57,16 @@ def message_only(source: str, line_number: int) -> bool:
     return line.startswith(("raise ", '"', "f\"", "'", "f'"))
 
 
-def mutants(source: str, filename: str):
-    from mutmut import Context, list_mutations, mutate
+def mutation_ids(source: str, filename: str) -> list:
+    from mutmut import Context, list_mutations
 
-    for rid in list_mutations(Context(source=source, filename=filename)):
-        mutated, _ = mutate(Context(source=source, mutation_id=rid, filename=filename))
-        yield rid, mutated
+    return list_mutations(Context(source=source, filename=filename))
+
+
+def mutant(source: str, filename: str, rid) -> str:
+    from mutmut import Context, mutate
+
+    return mutate(Context(source=source, mutation_id=rid, filename=filename))[0]
 
 
 def diff_lines(old: str, new: str) -> str:
@@ -108,8 +112,8 @@ def run_module(module: str, sample: int | None, seed: int, survivors_only: bool)
     tests = [t for t in tests if (ROOT / t).exists()]
     path = ROOT / "src" / "sgnoise" / f"{module}.py"
     source = path.read_text()
-    every = list(mutants(source, path.name))
-    messages = {i for i, (rid, _) in enumerate(every) if message_only(source, rid.line_number)}
+    every = mutation_ids(source, path.name)
+    messages = {i for i, rid in enumerate(every) if message_only(source, rid.line_number)}
     out_file = RESULTS / f"{module}.json"
     previous = json.loads(out_file.read_text()) if out_file.exists() else None
     if survivors_only:
@@ -130,7 +134,8 @@ def run_module(module: str, sample: int | None, seed: int, survivors_only: bool)
         timeout = 2 * baseline + 10
         results = []
         for n, i in enumerate(chosen):
-            rid, mutated = every[i]
+            rid = every[i]
+            mutated = mutant(source, path.name, rid)
             target.write_text(mutated)
             status, seconds = run_tests(src_dir, tests, extra, timeout)
             results.append({"id": i, "line_number": rid.line_number + 1, "status": status,
