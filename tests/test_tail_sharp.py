@@ -59,3 +59,33 @@ def test_median_over_a_k1_list_is_the_median_not_the_mean():
         assert per_column[0] == pytest.approx(np.median(single), rel=1e-10)
     # an even-length list: the median member is the lower one (an actual member's interval)
     assert tail.median_member([3.0, 1.0, 4.0, 2.0]) == 3 and tail.median_member([2.0, 1.0]) == 1
+
+
+def test_mcculloch_table_grid_and_smoothness():
+    """The tabulated ν_α: α on the 0.05 grid from 0.5 to 2, log ν decreasing and smooth (third differences
+    ≤ 0.0131; any entry off by 1 gives ≥ 0.035), each node inverted exactly."""
+    table = tail._MCCULLOCH_TABLE
+    np.testing.assert_allclose(table[:, 0], np.arange(0.5, 2.0001, 0.05), rtol=0, atol=1e-12)
+    log_ratio = np.log(table[:, 1])
+    assert np.all(np.diff(log_ratio) < 0) and np.abs(np.diff(log_ratio, 3)).max() < 0.02
+    np.testing.assert_allclose(tail.mcculloch_alpha_from_ratio(table[:, 1]), table[:, 0], rtol=1e-12)
+
+
+def test_smallest_inputs_and_option_bounds():
+    assert tail.block_lengths(4) == [2] and tail.block_lengths(4, 2) == [2]
+    for exponent in (0.0, 1.0):
+        with pytest.raises(ValueError, match="exponent"):
+            tail.hill(np.arange(1.0, 100.0), exponent=exponent)
+    blocks = tail.mohammadi_order_statistics(np.arange(1.0, 101.0))[0]
+    with pytest.raises(AttributeError):
+        blocks.rank = 1  # frozen statistics
+
+
+def test_mohammadi_bootstrap_with_blocks_shorter_than_k1_resamples_single_terms():
+    x = sample_sas(1.5, 2000, rng=np.random.default_rng(7))
+    k1 = 40
+    terms = tail.mohammadi_block_terms(x, k1)
+    low, high = tail.mohammadi_bootstrap_interval(terms, k1, 0.9, 50, 0, np.random.default_rng(2))  # group 0 → 1
+    picks = np.random.default_rng(2).integers(0, terms.size, size=(50, terms.size))
+    expected = tail.percentile_interval(terms[picks].mean(axis=1) / math.log(k1), 0.9)
+    assert (low, high) == pytest.approx(expected, rel=1e-12)
