@@ -89,3 +89,10 @@ def test_mohammadi_bootstrap_with_blocks_shorter_than_k1_resamples_single_terms(
     picks = np.random.default_rng(2).integers(0, terms.size, size=(50, terms.size))
     expected = tail.percentile_interval(terms[picks].mean(axis=1) / math.log(k1), 0.9)
     assert (low, high) == pytest.approx(expected, rel=1e-12)
+
+
+def test_delta_method_intervals_are_centred_on_the_estimate(replicates):
+    """mohammadi, hill and pickands/moment (on the γ = 1/α scale) put α̂ at the middle of the 1/α interval."""
+    for method in ("mohammadi", "hill", "pickands", "moment"):
+        e = tail.estimate_alpha_ci(replicates[0], method)
+        assert (1 / e.ci_low + 1 / e.ci_high) / 2 == pytest.approx(1 / e.alpha, rel=1e-12), method
