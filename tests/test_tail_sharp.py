@@ -40,6 +40,9 @@ def test_analytic_interval_width_matches_the_spread_of_the_estimate(replicates, 
 def test_mohammadi_bootstrap_width_matches_the_spread_of_the_estimate(replicates):
     estimates = [tail.estimate_alpha_ci(x, ci="bootstrap", replicates=200, seed=i) for i, x in enumerate(replicates)]
     assert 0.8 < half_width_ratio(estimates, 0.95) < 1.25
+    # a seeded bootstrap of the block terms, not the analytic interval
+    again = tail.estimate_alpha_ci(replicates[0], ci="bootstrap", replicates=200, seed=1)
+    assert estimates[0].ci_method == "bootstrap" and (again.ci_low, again.ci_high) != (estimates[0].ci_low, estimates[0].ci_high)
 
 
 def test_median_over_a_k1_list_is_the_median_not_the_mean():
@@ -96,3 +99,20 @@ def test_delta_method_intervals_are_centred_on_the_estimate(replicates):
     for method in ("mohammadi", "hill", "pickands", "moment"):
         e = tail.estimate_alpha_ci(replicates[0], method)
         assert (1 / e.ci_low + 1 / e.ci_high) / 2 == pytest.approx(1 / e.alpha, rel=1e-12), method
+
+
+def test_per_column_minimum_samples_and_keep_policy():
+    rng = np.random.default_rng(8)
+    for method in tail.METHODS:
+        smallest = tail.minimum_samples(method)
+        matrix = np.zeros((20, 2))
+        matrix[:smallest, 0] = rng.standard_cauchy(smallest)
+        matrix[:smallest - 1, 1] = matrix[:smallest - 1, 0]
+        per_column = tail.alpha_per_column(matrix, method)
+        assert not np.isnan(per_column[0]) and np.isnan(per_column[1]), method  # the smallest size is accepted
+        assert per_column[0] == pytest.approx(tail.estimate_alpha(matrix[:, 0], method), rel=1e-12)
+    full = rng.standard_cauchy((50, 3))
+    np.testing.assert_array_equal(tail.alpha_per_column(full, zeros="keep"), tail.alpha_per_column(full))
+    full[0, 0] = 0.0
+    with pytest.raises(ValueError, match="zeros='keep'"):
+        tail.alpha_per_column(full, zeros="keep")
