@@ -103,8 +103,10 @@ def test_delta_method_intervals_are_centred_on_the_estimate(replicates):
 
 def test_per_column_minimum_samples_and_keep_policy():
     rng = np.random.default_rng(8)
-    for method in tail.METHODS:
-        smallest = tail.minimum_samples(method)
+    smallest_sizes = {"mohammadi": 4, "mohammadi_order": 4, "hill": 2, "pickands": 4, "moment": 3, "mcculloch": 4}
+    assert set(smallest_sizes) == set(tail.METHODS)
+    for method, smallest in smallest_sizes.items():
+        assert tail.minimum_samples(method) == smallest
         matrix = np.zeros((20, 2))
         matrix[:smallest, 0] = rng.standard_cauchy(smallest)
         matrix[:smallest - 1, 1] = matrix[:smallest - 1, 0]
