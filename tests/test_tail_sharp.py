@@ -118,3 +118,8 @@ def test_per_column_minimum_samples_and_keep_policy():
     full[0, 0] = 0.0
     with pytest.raises(ValueError, match="zeros='keep'"):
         tail.alpha_per_column(full, zeros="keep")
+
+
+def test_gaussian_moment_null_by_hand():
+    # n = 10: Var g1 = 6·8/(11·13), E b2 = 3·9/11, Var b2 = 24·10·8·7/(11²·13·15)
+    assert tail.gaussian_moment_null(10) == pytest.approx((48 / 143, 27 / 11, 13440 / 23595), rel=1e-12)
