@@ -123,3 +123,12 @@ def test_per_column_minimum_samples_and_keep_policy():
 def test_gaussian_moment_null_by_hand():
     # n = 10: Var g1 = 6·8/(11·13), E b2 = 3·9/11, Var b2 = 24·10·8·7/(11²·13·15)
     assert tail.gaussian_moment_null(10) == pytest.approx((48 / 143, 27 / 11, 13440 / 23595), rel=1e-12)
+
+
+def test_column_omnibus_leaves_out_short_and_constant_columns():
+    rng = np.random.default_rng(9)
+    counts, m2, m3, m4 = (np.asarray(v, dtype=float) for v in tail.column_moments(rng.standard_normal((30, 6))))
+    reference = tail.column_omnibus(counts[:4], m2[:4], m3[:4], m4[:4])
+    counts[4], m2[5] = 7, 0.0  # too few samples; no variance
+    assert tail.column_omnibus(counts, m2, m3, m4) == pytest.approx(reference, rel=1e-12)
+    assert reference[2] == 4
