@@ -126,9 +126,16 @@ def test_gaussian_moment_null_by_hand():
 
 
 def test_column_omnibus_leaves_out_short_and_constant_columns():
-    rng = np.random.default_rng(9)
-    counts, m2, m3, m4 = (np.asarray(v, dtype=float) for v in tail.column_moments(rng.standard_normal((30, 6))))
+    from scipy import stats
+
+    matrix = np.random.default_rng(9).standard_normal((30, 6))
+    counts, m2, m3, m4 = (np.asarray(v, dtype=float) for v in tail.column_moments(matrix))
     reference = tail.column_omnibus(counts[:4], m2[:4], m3[:4], m4[:4])
+    var_g1, mean_b2, var_b2 = tail.gaussian_moment_null(30)
+    z_skew = stats.skew(matrix[:, :4]).sum() / math.sqrt(4 * var_g1)
+    z_kurtosis = (stats.kurtosis(matrix[:, :4], fisher=False) - mean_b2).sum() / math.sqrt(4 * var_b2)
+    assert reference[0] == pytest.approx(z_skew**2 + z_kurtosis**2, rel=1e-10)
+    assert reference[1] == pytest.approx(math.exp(-reference[0] / 2), rel=1e-12)
     counts[4], m2[5] = 7, 0.0  # too few samples; no variance
     assert tail.column_omnibus(counts, m2, m3, m4) == pytest.approx(reference, rel=1e-12)
     assert reference[2] == 4
