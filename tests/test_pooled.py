@@ -211,3 +211,23 @@ def test_bundle_members_pooled_is_the_reference_estimate(tmp_path):
                 np.testing.assert_array_equal(statistics[key], other.pooled_statistics(40)[key], err_msg=key)
             assert dump.pooled_statistics(40, "pooled_test") is not None
         assert stream_alpha(statistics)["alpha"] == pytest.approx(reference_alpha(matrix)[0], rel=1e-6)
+
+
+def test_k1_grids_and_the_torch_operations_equal_numpy():
+    """The default grids as documented, and the stream's torch operations (used on CUDA devices), here on
+    CPU tensors: the same statistics as the numpy ones, with zero-sum blocks and zeros in the rows."""
+    assert pooled.DEFAULT_K1_GRID == tuple(m * 10**e for e in range(6) for m in (1, 2, 5) if 2 <= m * 10**e <= 100_000)
+    assert pooled.MEDIAN_K1_GRID == (2, 5, 10, 20, 50, 100, 500, 1000)
+    rng = np.random.default_rng(4)
+    rows = rng.standard_cauchy((5, 37))
+    rows[rng.random(rows.shape) < 0.2] = 0.0
+    rows[1, :4] = [1.0, -1.0, 2.0, -2.0]  # a block of K1 = 2 that sums to zero
+    for zeros in pooled.ZERO_POLICIES:
+        numpy_stream, torch_stream = (pooled.PooledStream([2, 3, 7, 50], 5, zeros) for _ in range(2))
+        torch_stream.ops = pooled._Torch(torch.device("cpu"))
+        for row in rows:
+            numpy_stream.update(torch.from_numpy(row))
+            torch_stream.update(torch.from_numpy(row))
+        expected, result = numpy_stream.result(), torch_stream.result()
+        for key in expected:
+            np.testing.assert_allclose(result[key], expected[key], rtol=1e-12, err_msg=f"{zeros} {key}")
