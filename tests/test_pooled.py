@@ -231,3 +231,7 @@ def test_k1_grids_and_the_torch_operations_equal_numpy():
         expected, result = numpy_stream.result(), torch_stream.result()
         for key in expected:
             np.testing.assert_allclose(result[key], expected[key], rtol=1e-12, err_msg=f"{zeros} {key}")
+        np.testing.assert_array_equal(expected["row_count"].sum(axis=1), expected["count"])
+        assert (expected["row_count"][:3] > 0).all()  # K1 = 2, 3, 7: blocks end in every row
+        with pytest.raises(ValueError, match="more than the announced 5 rows"):
+            numpy_stream.update(torch.from_numpy(rows[0]))
