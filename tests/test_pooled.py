@@ -235,3 +235,8 @@ def test_k1_grids_and_the_torch_operations_equal_numpy():
         assert (expected["row_count"][:3] > 0).all()  # K1 = 2, 3, 7: blocks end in every row
         with pytest.raises(ValueError, match="more than the announced 5 rows"):
             numpy_stream.update(torch.from_numpy(rows[0]))
+    # a block summing to exactly 0 is dropped when zeros are excluded, kept (log eps) with the eps policy
+    for zeros, count in (("exclude", 1), ("eps", 2)):
+        stream = pooled.PooledStream([2], 1, zeros)
+        stream.update(np.array([1.0, -1.0, 3.0, 5.0]))
+        assert stream.result()["count"][0] == count
