@@ -235,6 +235,17 @@ def test_k1_grids_and_the_torch_operations_equal_numpy():
         assert (expected["row_count"][:3] > 0).all()  # K1 = 2, 3, 7: blocks end in every row
         with pytest.raises(ValueError, match="more than the announced 5 rows"):
             numpy_stream.update(torch.from_numpy(rows[0]))
+    # the smallest N with a reference K1 (4 entries: K1 = 2), predicted right: one pass over the rows
+    passes = []
+
+    def rows4():
+        passes.append(1)
+        return iter([np.array([1.0, -3.0, 2.0, 5.0])])
+
+    assert int(pooled.pooled_statistics(rows4, 1, [3], expected_used=4)["k1_reference"]) == 2 and len(passes) == 1
+    many = pooled.pooled_statistics_many(lambda feed: feed(0, np.array([1.0, 2.0, 3.0, 4.0])), 1,
+                                         [dict(k1_grid=[2], zeros="exclude")], [None])  # default device
+    assert int(many[0]["count"][0]) == 2
     # a block summing to exactly 0 is dropped when zeros are excluded, kept (log eps) with the eps policy
     for zeros, count in (("exclude", 1), ("eps", 2)):
         stream = pooled.PooledStream([2], 1, zeros)
