@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise import pooled, views
+from sgnoise import pooled, tail, views
 from sgnoise.bundle import train_bundle
 from sgnoise.models import build_model
 from sgnoise.noise import measure_noise, partition_batches, select_columns
@@ -246,6 +246,10 @@ def test_k1_grids_and_the_torch_operations_equal_numpy():
     many = pooled.pooled_statistics_many(lambda feed: feed(0, np.array([1.0, 2.0, 3.0, 4.0])), 1,
                                          [dict(k1_grid=[2], zeros="exclude")], [None])  # default device
     assert int(many[0]["count"][0]) == 2
+    # two block terms are enough for the analytic interval, the one sgnoise.tail gives in memory
+    record = pooled.k1_table(many[0], dict(method="analytic", level=0.9))[0]
+    expected = tail.mohammadi_analytic_interval(tail.mohammadi_block_terms(np.array([1.0, 2.0, 3.0, 4.0]), 2), 2, 0.9)
+    assert (record["ci_low"], record["ci_high"]) == pytest.approx(expected, rel=1e-12)
     # a block summing to exactly 0 is dropped when zeros are excluded, kept (log eps) with the eps policy
     for zeros, count in (("exclude", 1), ("eps", 2)):
         stream = pooled.PooledStream([2], 1, zeros)
