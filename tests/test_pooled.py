@@ -250,6 +250,14 @@ def test_k1_grids_and_the_torch_operations_equal_numpy():
     record = pooled.k1_table(many[0], dict(method="analytic", level=0.9))[0]
     expected = tail.mohammadi_analytic_interval(tail.mohammadi_block_terms(np.array([1.0, 2.0, 3.0, 4.0]), 2), 2, 0.9)
     assert (record["ci_low"], record["ci_high"]) == pytest.approx(expected, rel=1e-12)
+    few = pooled.pooled_statistics(lambda: iter([np.array([1.0, 2.0, 3.0])]), 1, [2])  # no reference K1 for N = 3
+    assert pooled.pooled_estimate(few, dict(method="analytic", level=0.95)).keys() == pooled.pooled_estimate(
+        many[0] | dict(k1_reference=np.int64(2)), dict(method="analytic", level=0.95)).keys()
+    # the pooled Gaussianity test from the power sums is the in-memory one on the same entries
+    sample = rng.standard_normal(200) * 3 + 1
+    statistics = pooled.pooled_statistics(lambda: iter([sample]), 1, [2])
+    for test in ("dagostino", "jarque_bera"):
+        assert pooled.normality_from_statistics(statistics, test) == pytest.approx(tail.normality_test(sample, test), rel=1e-8)
     # a block summing to exactly 0 is dropped when zeros are excluded, kept (log eps) with the eps policy
     for zeros, count in (("exclude", 1), ("eps", 2)):
         stream = pooled.PooledStream([2], 1, zeros)
