@@ -149,7 +149,8 @@ def run_module(module: str, sample: int | None, seed: int, survivors_only: bool)
         record = dict(previous, mutants=merged, tests=tests)
     else:
         record = {"module": module, "generated": len(every), "message_only": len(messages), "sample": sample, "seed": seed, "tests": tests,
-                  "baseline_s": round(baseline, 2), "mutants": results}
+                  "baseline_s": round(baseline, 2), "mutants": results,
+                  "first_killed": sum(m["status"] != "survived" for m in results)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(record, indent=1) + "\n")
     return record
