@@ -46,7 +46,7 @@ MODULES = {
     "store": (["tests/test_store.py"], []),
 }
 # modules too large for a full run on 2 cores are sampled (seeded); None = every mutant
-SAMPLE = {"tail": 70, "sde": 30, "pooled": 50, "noise": 50, "stable": 50, "store": 60, "losses": None,
+SAMPLE = {"tail": 70, "sde": 15, "pooled": 50, "noise": 50, "stable": 50, "store": 60, "losses": None,
           "runs": None}
 
 
