@@ -147,6 +147,10 @@ def test_bad_arguments():
         alexnet(4, 0)
     with pytest.raises(ValueError, match="input_size"):
         alexnet(4, 10, input_size=4)
+    # 28 (MNIST) is the smallest input with a feature map left after the three max-pools
+    assert alexnet(1, 10, in_channels=1, input_size=28).num_features == 1
+    with pytest.raises(ValueError, match="input_size must be >= 28.*got 27"):
+        alexnet(1, 10, in_channels=1, input_size=27)
     with pytest.raises(ValueError, match="variant"):
         vgg("vgg12", 10)
     with pytest.raises(TypeError, match="batch_norm"):

@@ -70,3 +70,20 @@ def test_cross_entropy_matches_log_softmax_by_hand():
     assert cross_entropy(outputs, targets).item() == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="unknown loss 'mse'"):
         get_loss("mse")
+
+
+def test_losses_by_name_and_closed_form_deltas_match_autograd():
+    from sgnoise.losses import LOSS_AND_DELTA, LOSSES
+
+    assert get_loss("nll") is cross_entropy and get_loss("hinge") is linear_hinge
+    assert set(LOSS_AND_DELTA) == set(LOSSES) == {"nll", "hinge"}
+    torch.manual_seed(2)
+    outputs, targets = torch.randn(3, 5, 4, dtype=torch.float64), torch.randint(0, 4, (3, 5))
+    outputs[0, 0, 1] = 1.0 if targets[0, 0] == 1 else -1.0  # one margin exactly 0: the kink
+    for name, loss_and_delta in LOSS_AND_DELTA.items():
+        leaf = outputs.clone().requires_grad_(True)
+        expected = torch.stack([LOSSES[name](leaf[g], targets[g]) for g in range(3)])
+        expected.sum().backward()
+        losses, delta = loss_and_delta(outputs.clone(), targets)
+        torch.testing.assert_close(losses, expected.detach(), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(delta, leaf.grad, rtol=1e-12, atol=1e-12)

@@ -71,3 +71,48 @@ def test_batch_size_larger_than_set_is_an_error():
     model = FCN(3, 2, 2, 2)
     with pytest.raises(ValueError, match="batch_size"):
         gradient_noise(model, cross_entropy, torch.randn(5, 3), torch.zeros(5, dtype=torch.long), 6)
+
+
+def test_measure_noise_memory_switch_zero_policies_and_passes():
+    """Held exactly up to ``matrix_memory_mb``, else recomputed; the same statistics either way for both
+    zero policies; N predicted right, so one backward pass per mini-batch held and two recomputed."""
+    from sgnoise.noise import CheckpointNoise, measure_noise, partition_batches
+
+    torch.manual_seed(0)
+    model = FCN(6, 2, 8, 3)
+    x, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    x[:, 0] = 0  # the weights from input 0 get exact-zero gradients and noise
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    n_params, k = 6 * 8 + 8 * 3, 4
+    exact_mb = k * n_params * 4 / 2**20
+    columns = torch.tensor([0, 5, 60])
+    for zeros in ("exclude", "eps"):
+        options = dict(k1_grid=[2, 3], zeros=zeros)
+        runs = {}
+        for mb in (exact_mb, exact_mb * (1 - 1e-9)):
+            calls.clear()
+            runs[mb] = measure_noise(model, cross_entropy, x, y, 10, columns, pooled=options, matrix_memory_mb=mb)
+            assert runs[mb].finite and len(calls) == (k if runs[mb].held else 2 * k), (zeros, mb)
+        held, streamed = runs[exact_mb], runs[exact_mb * (1 - 1e-9)]
+        assert held.held and not streamed.held
+        noise, full = gradient_noise(model, cross_entropy, x, y, 10)
+        used = int(torch.count_nonzero(noise)) if zeros == "exclude" else noise.numel()
+        assert (zeros == "eps") == (used == k * n_params)  # the zeros are there to exclude
+        assert int(held.pooled["n_used"]) == int(streamed.pooled["n_used"]) == used
+        torch.testing.assert_close(streamed.stored, noise[:, columns], rtol=0, atol=1e-7)
+        for key in held.pooled:
+            np.testing.assert_allclose(held.pooled[key], streamed.pooled[key], rtol=1e-12, err_msg=key)
+    assert measure_noise(model, cross_entropy, x, y, 10, columns).pooled is None
+    # non-finite gradients: flagged, no pooled statistics, on both paths
+    with torch.no_grad():
+        model.layers[0].weight[0, 0] = float("inf")
+    for mb in (1024.0, 0.0):
+        bad = measure_noise(model, cross_entropy, x, y, 10, columns, pooled=dict(k1_grid=[2], zeros="exclude"),
+                            matrix_memory_mb=mb)
+        assert not bad.finite and bad.pooled is None and bad.held == (mb > 0)
+    # the defaults and the smallest batch size and coordinate count
+    assert CheckpointNoise(torch.zeros(1), torch.zeros(1), True).pooled is None
+    assert CheckpointNoise(torch.zeros(1), torch.zeros(1), True).held
+    assert len(partition_batches(5, 1)) == 5 and len(partition_batches(5, 5)) == 1
+    assert len(select_columns(10, 1, 0)) == 1

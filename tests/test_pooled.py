@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise import pooled, views
+from sgnoise import pooled, tail, views
 from sgnoise.bundle import train_bundle
 from sgnoise.models import build_model
 from sgnoise.noise import measure_noise, partition_batches, select_columns
@@ -211,3 +211,55 @@ def test_bundle_members_pooled_is_the_reference_estimate(tmp_path):
                 np.testing.assert_array_equal(statistics[key], other.pooled_statistics(40)[key], err_msg=key)
             assert dump.pooled_statistics(40, "pooled_test") is not None
         assert stream_alpha(statistics)["alpha"] == pytest.approx(reference_alpha(matrix)[0], rel=1e-6)
+
+
+def test_k1_grids_and_the_torch_operations_equal_numpy():
+    """The default grids as documented, and the stream's torch operations (used on CUDA devices), here on
+    CPU tensors: the same statistics as the numpy ones, with zero-sum blocks and zeros in the rows."""
+    assert pooled.DEFAULT_K1_GRID == tuple(m * 10**e for e in range(6) for m in (1, 2, 5) if 2 <= m * 10**e <= 100_000)
+    assert pooled.MEDIAN_K1_GRID == (2, 5, 10, 20, 50, 100, 500, 1000)
+    rng = np.random.default_rng(4)
+    rows = rng.standard_cauchy((5, 37))
+    rows[rng.random(rows.shape) < 0.2] = 0.0
+    rows[1, :4] = [1.0, -1.0, 2.0, -2.0]  # a block of K1 = 2 that sums to zero
+    for zeros in pooled.ZERO_POLICIES:
+        numpy_stream, torch_stream = (pooled.PooledStream([2, 3, 7, 50], 5, zeros) for _ in range(2))
+        torch_stream.ops = pooled._Torch(torch.device("cpu"))
+        for row in rows:
+            numpy_stream.update(torch.from_numpy(row))
+            torch_stream.update(torch.from_numpy(row))
+        expected, result = numpy_stream.result(), torch_stream.result()
+        for key in expected:
+            np.testing.assert_allclose(result[key], expected[key], rtol=1e-12, err_msg=f"{zeros} {key}")
+        np.testing.assert_array_equal(expected["row_count"].sum(axis=1), expected["count"])
+        assert (expected["row_count"][:3] > 0).all()  # K1 = 2, 3, 7: blocks end in every row
+        with pytest.raises(ValueError, match="more than the announced 5 rows"):
+            numpy_stream.update(torch.from_numpy(rows[0]))
+    # the smallest N with a reference K1 (4 entries: K1 = 2), predicted right: one pass over the rows
+    passes = []
+
+    def rows4():
+        passes.append(1)
+        return iter([np.array([1.0, -3.0, 2.0, 5.0])])
+
+    assert int(pooled.pooled_statistics(rows4, 1, [3], expected_used=4)["k1_reference"]) == 2 and len(passes) == 1
+    many = pooled.pooled_statistics_many(lambda feed: feed(0, np.array([1.0, 2.0, 3.0, 4.0])), 1,
+                                         [dict(k1_grid=[2], zeros="exclude")], [None])  # default device
+    assert int(many[0]["count"][0]) == 2
+    # two block terms are enough for the analytic interval, the one sgnoise.tail gives in memory
+    record = pooled.k1_table(many[0], dict(method="analytic", level=0.9))[0]
+    expected = tail.mohammadi_analytic_interval(tail.mohammadi_block_terms(np.array([1.0, 2.0, 3.0, 4.0]), 2), 2, 0.9)
+    assert (record["ci_low"], record["ci_high"]) == pytest.approx(expected, rel=1e-12)
+    few = pooled.pooled_statistics(lambda: iter([np.array([1.0, 2.0, 3.0])]), 1, [2])  # no reference K1 for N = 3
+    assert pooled.pooled_estimate(few, dict(method="analytic", level=0.95)).keys() == pooled.pooled_estimate(
+        many[0] | dict(k1_reference=np.int64(2)), dict(method="analytic", level=0.95)).keys()
+    # the pooled Gaussianity test from the power sums is the in-memory one on the same entries
+    sample = rng.standard_normal(200) * 3 + 1
+    statistics = pooled.pooled_statistics(lambda: iter([sample]), 1, [2])
+    for test in ("dagostino", "jarque_bera"):
+        assert pooled.normality_from_statistics(statistics, test) == pytest.approx(tail.normality_test(sample, test), rel=1e-8)
+    # a block summing to exactly 0 is dropped when zeros are excluded, kept (log eps) with the eps policy
+    for zeros, count in (("exclude", 1), ("eps", 2)):
+        stream = pooled.PooledStream([2], 1, zeros)
+        stream.update(np.array([1.0, -1.0, 3.0, 5.0]))
+        assert stream.result()["count"][0] == count

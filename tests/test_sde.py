@@ -218,10 +218,12 @@ def test_brownian_exit_without_bridge_correction_overestimates(eps, k):
 
 
 def test_free_brownian_exit_time_closed_form():
-    """U = 0, α = 2: E τ = (x0 − l)(u − x0)/(2ε²), here 0.5 time units = 50 steps of dt = 0.01."""
-    times = first_exit_times(2.0, 1.0, grad_potential=np.zeros_like, lower=-1.0, upper=1.0, dt=0.01,
-                             n_paths=8000, rng=np.random.default_rng(9))
-    assert times.mean() == pytest.approx(0.5, rel=0.03)
+    """U = 0, α = 2: E τ = (x0 − l)(u − x0)/(2ε²), here 0.5 time units = 50 steps of dt = 0.01 from x0 = 0
+    and 0.375 from the starting point x0 = 0.5 (the option has its effect)."""
+    for x0, expected in ((0.0, 0.5), (0.5, 0.375)):
+        times = first_exit_times(2.0, 1.0, grad_potential=np.zeros_like, lower=-1.0, upper=1.0, x0=x0, dt=0.01,
+                                 n_paths=8000, rng=np.random.default_rng(9))
+        assert times.mean() == pytest.approx(expected, rel=0.03)
 
 
 # --------------------------------------------------------------------------- first exit, mechanics
@@ -370,6 +372,9 @@ def test_simulate_exit_sweep_table_and_skipping():
     assert by_case.loc[(1.5, 0.3), "theory"] == pytest.approx(mean_exit_time_theory(1.5, 0.3, -1, 1))
     assert by_case.loc[(1.5, 0.3), "barrier_height"] == pytest.approx(0.5)
     assert len(times) == 40 * int(summary["simulated"].sum())
+    assert list(times.columns) == ["alpha", "eps", "well", "half_width", "curvature", "barrier_height", "path",
+                                   "exit_time", "theory", "theory_kind"]
+    assert (times["curvature"] == 1.0).all() and (times["half_width"] == 1.0).all()
     again = simulate_exit_sweep(list(reversed(cases)), n_paths=40, dt=0.01, max_time=1e4,
                                 max_predicted_steps=3000, seed=0, sweep="eps")
     pd.testing.assert_frame_equal(
@@ -428,6 +433,11 @@ def test_exit_study_cases_follow_the_config_block():
     distribution = exit_study_cases("exit_distribution", dict(cases=[dict(alpha=1.2, eps=0.05)], curvature=2.0,
                                                              half_width=1.0))
     assert distribution == [dict(alpha=1.2, eps=0.05, well="quadratic", half_width=1.0, curvature=2.0)]
+    by_eps = exit_study_cases("exit_vs_eps", dict(alphas=[1.5], eps=[0.1, 0.2], half_width=1.0, curvature=3.0))
+    assert [(c["well"], c["eps"], c["curvature"]) for c in by_eps] == [("quadratic", 0.1, 3.0), ("quadratic", 0.2, 3.0)]
+    by_width = exit_study_cases("exit_vs_width", dict(alphas=[1.5], eps=0.1, half_widths=[0.5, 1.0], barrier_height=0.3))
+    assert [(c["well"], c["half_width"], c["barrier_height"]) for c in by_width] == [("periodic", 0.5, 0.3),
+                                                                                    ("periodic", 1.0, 0.3)]
     with pytest.raises(ValueError, match="study"):
         exit_study_cases("exit_vs_colour", {})
 

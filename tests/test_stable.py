@@ -157,3 +157,20 @@ def test_levy_motion_increments_reproducible_and_validated():
         levy_motion_increments(1.5, 0, 0.1)
     with pytest.raises(TypeError, match="n_paths"):
         levy_motion_increments(1.5, 10, 0.1, n_paths=2.0)
+
+
+def test_scale_defaults_shortcuts_and_argument_names():
+    np.testing.assert_allclose(sample_sas(1.5, 50, scale=2.0, rng=1), 2.0 * sample_sas(1.5, 50, rng=1), rtol=1e-15)
+    np.testing.assert_array_equal(sample_isotropic_sas(1.5, 4, 3, rng=2), sample_isotropic_sas(1.5, 4, 3, scale=1.0, rng=2))
+    np.testing.assert_array_equal(levy_motion_paths(1.5, 5, 0.1, rng=3), levy_motion_paths(1.5, 5, 0.1, scale=1.0, rng=3))
+    # α = 2: the mixing variable is exactly 1 and draws nothing, so the vectors are √2 · N(0, I) of the same seed
+    np.testing.assert_allclose(sample_isotropic_sas(2.0, 6, 2, rng=4),
+                               np.sqrt(2.0) * np.random.default_rng(4).standard_normal((6, 2)), rtol=1e-15)
+    with pytest.raises(TypeError, match="scale must be a positive real"):
+        sample_sas(1.5, 3, scale="2")
+    with pytest.raises(ValueError, match="^exponent must"):
+        sample_positive_stable(1.5, 3)
+    with pytest.raises(ValueError, match="^dim must"):
+        sample_isotropic_sas(1.5, 3, 0)
+    with pytest.raises(ValueError, match="^scale must"):
+        levy_motion_increments(1.5, 3, 0.1, scale=-1.0)

@@ -121,6 +121,8 @@ def test_asymptotic_variances():
     assert tail.pickands_variance(0.0) == pytest.approx(tail.pickands_variance(1e-7), rel=1e-5)  # continuous at 0
     assert tail.moment_variance(0.5) == 1.25
     assert tail.moment_variance(-1e-9) == pytest.approx(1.0, rel=1e-6)
+    # γ = −1/2: (3/2)²·2·(1 + 1/2 + 6/4) / ((5/2)·3) = 1.8
+    assert tail.moment_variance(-0.5) == pytest.approx(1.8, rel=1e-12)
 
 
 @pytest.mark.parametrize("method", ("pickands", "moment"))

@@ -71,7 +71,7 @@ class AlexNet(nn.Module):
         _positive_int(input_size, "input_size")
         side = alexnet_feature_side(input_size)
         if side < 1:
-            raise ValueError(f"input_size must be >= 7 for three max-pools, got {input_size}")
+            raise ValueError(f"input_size must be >= 28 (smaller inputs leave no feature map after three max-pools), got {input_size}")
         self.scale, self.num_classes, self.in_channels, self.input_size = ch, num_classes, in_channels, input_size
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, ch, kernel_size=4, stride=2, padding=2),
