@@ -25,6 +25,9 @@ AGREEMENT_MARKERS = {"k1_fixed": "s", "k1_median": "P", "stored_mohammadi": "o",
                      "stored_mcculloch": "X", "stored_hill": "^", "stored_moment": "v", "stored_pickands": "<"}
 
 
+DIFFERENCE_XLIM = (-1.5, 4.0)
+
+
 def _palette(names):
     return dict(zip(names, sns.color_palette("colorblind", len(names))))
 
@@ -41,7 +44,11 @@ def hill_plot_figure(curves: pd.DataFrame, alpha: pd.DataFrame | None = None, yl
         curves = curves.assign(run="")
     runs = list(dict.fromkeys(curves["run"]))
     colours = _palette(CURVE_METHODS)
-    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(4.6 * max(len(runs), 1), 3.8), squeeze=False, sharey=True)
+    columns = min(max(len(runs), 1), 3)
+    rows = -(-max(len(runs), 1) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows + 0.6), squeeze=False, sharey=True)
+    for ax in axes.flat[len(runs):]:
+        ax.set_visible(False)
     if not runs:
         axes[0, 0].text(0.5, 0.5, "no example run finished ok", ha="center", va="center", transform=axes[0, 0].transAxes)
         axes[0, 0].set_axis_off()
@@ -79,7 +86,8 @@ def hill_plot_figure(curves: pd.DataFrame, alpha: pd.DataFrame | None = None, yl
         ax.set_ylim(*ylim)
         ax.set_xlabel(f"k (upper order statistics of |x|, of n = {n:,})")
         ax.set_title(f"{run}\niteration {iteration}", fontsize=8)
-    axes.flat[0].set_ylabel("α̂ (tail index of |x|)")
+    for row in axes:
+        row[0].set_ylabel("α̂ (tail index of |x|)")
     handles, labels = [], []
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -94,10 +102,12 @@ def hill_plot_figure(curves: pd.DataFrame, alpha: pd.DataFrame | None = None, yl
     return fig
 
 
-def _legend_and_note(fig, handles, labels, note: str, bottom: float = 0.16) -> None:
-    """A figure legend in three columns under the panels, and a one-line note under it."""
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.03))
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+def _legend_and_note(fig, handles, labels, note: str, bottom_inches: float = 0.75) -> None:
+    """A figure legend in three columns under the panels (``bottom_inches`` reserved for it), and a
+    one-line note under it."""
+    height = fig.get_figheight()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.15 / height))
+    fig.tight_layout(rect=(0, bottom_inches / height, 1, 1))
     if note:
         fig.text(0.01, 0.0, note, fontsize=7, ha="left", va="bottom")
 
@@ -140,7 +150,7 @@ def estimator_agreement_figure(agreement: pd.DataFrame, learned_margin: float | 
     low, high = ylim
     left.plot([low, high], [low, high], color="black", lw=0.8, label="y = x (agreement)")
     left.axhline(2.0, color="0.3", lw=0.8, ls=":")
-    left.set_xlim(max(low, float(last["paper"].min()) - 0.15), min(2.1, float(last["paper"].max()) + 0.15))
+    left.set_xlim(max(low, float(last["paper"].min()) - 0.15), min(high, float(last["paper"].max()) + 0.15))
     finite = last[estimates].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
     left.set_ylim(max(low, float(finite.min(initial=high)) - 0.15), min(high, float(finite.max(initial=low)) + 0.15))
@@ -159,13 +169,20 @@ def estimator_agreement_figure(agreement: pd.DataFrame, learned_margin: float | 
         right.scatter(values, positions[i] + jitter, s=10, color=colours[estimate], zorder=3,
                       gid=f"difference:{estimate}")
     right.axvline(0.0, color="black", lw=0.8)
+    right.set_title(f"difference from the paper's α̂, {len(learned)} runs", fontsize=9)
+    every = np.concatenate(data) if data else np.empty(0)
+    if every.size and (every.min() < DIFFERENCE_XLIM[0] or every.max() > DIFFERENCE_XLIM[1]):
+        right.set_xlim(*DIFFERENCE_XLIM)  # Pickands and the moment estimator can read tens on near-Gaussian tails
+        right.set_title(f"difference from the paper's α̂, {len(learned)} runs "
+                        f"({int(((every < DIFFERENCE_XLIM[0]) | (every > DIFFERENCE_XLIM[1])).sum())} outside the axis)",
+                        fontsize=9)
     right.set_yticks(positions, [AGREEMENT_LABELS[e] for e in estimates], fontsize=8)
     right.set_xlabel("estimate − paper's α̂ (runs that learned)")
-    right.set_title(f"difference from the paper's α̂, {len(learned)} runs", fontsize=9)
+
     handles, labels = left.get_legend_handles_labels()
     if apart.any():
         handles.append(Line2D([], [], marker="o", ls="none", markerfacecolor="none", markeredgecolor=NOT_LEARNED_COLOUR))
         labels.append(not_learned_label(learned_margin))
     _legend_and_note(fig, handles, labels, f"left: estimates outside [{low:g}, {high:g}] (and +inf) are drawn at the edge"
-                     if outside else "", bottom=0.17)
+                     if outside else "")
     return fig

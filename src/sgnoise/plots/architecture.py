@@ -16,6 +16,7 @@ from sgnoise.plots.common import family_label, not_learned, set_style, with_lear
 
 LAYER_TYPE_ORDER = ("embedding", "attention", "mlp", "convolution", "normalisation", "other")
 MIN_LAYER_SAMPLES = 200  # per-layer estimates from fewer stored entries are not drawn (too noisy)
+LAYER_YLIM = (0.0, 4.0)
 
 
 def comparable_runs(runs: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -96,6 +97,11 @@ def alpha_by_architecture(alpha: pd.DataFrame, runs: pd.DataFrame, layers: pd.Da
             ax.scatter(x + jitter, values, s=12, color=colours[r.family], alpha=0.8, gid=f"layers:{r.family}:{layer_type}")
             ax.plot([x - width / 2.5, x + width / 2.5], [np.median(values)] * 2, color=colours[r.family], lw=2.5)
     ax.axhline(2.0, color="0.3", lw=0.8, ls=":")
+    cut = per_layer["alpha"] > LAYER_YLIM[1]
+    if cut.any():  # a near-constant tensor (e.g. a norm's gain) can give α̂ in the hundreds
+        ax.set_ylim(*LAYER_YLIM)
+        ax.text(0.99, 0.98, f"{int(cut.sum())} tensor(s) with α̂ > {LAYER_YLIM[1]:g} cut off", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7)
     ax.set_xticks(range(len(types)), types, fontsize=8)
     ax.set_xlim(-0.5, len(types) - 0.5)
     ax.set_ylabel(f"α̂ ({method}) per parameter tensor")
