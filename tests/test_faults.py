@@ -78,7 +78,7 @@ BAD_CONFIGS = {
     "out of range": (dict(train={"state_interval_s": 0}), ["state_interval_s", "minimum"]),
     "out of range in a run": (dict(runs=bad_run(lr=-0.1)), ["lr", "-0.1"]),
     "unknown dataset": (dict(runs=bad_run(dataset="mnist7k")), ["mnist7k", "dataset", "mnist5k"]),
-    "unknown model": (dict(runs=bad_run(model="resnet")), ["resnet", "model", "fcn"]),
+    "unknown model": (dict(runs=bad_run(model="mlp")), ["mlp", "model", "fcn"]),
     "unknown estimator": (dict(alpha={"methods": ["hills"]}), ["hills", "methods", "mohammadi"]),
     "batch larger than the training set": (dict(runs=bad_run(batch_size=5000)), ["batch_size=5000", "4000"]),
     "checkpoint beyond the last iteration": (dict(train={"checkpoints": {"iterations": [5, 500]}}), ["iterations", "500"]),

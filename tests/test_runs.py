@@ -29,8 +29,8 @@ def test_model_tags_are_exact_and_each_part_distinguishes_runs():
 
 
 def test_unknown_model_names_the_choices():
-    assert MODELS == ("fcn", "alexnet", "vgg")
-    with pytest.raises(ValueError, match="unknown model 'mlp'; expected one of fcn, alexnet, vgg"):
+    assert MODELS == ("fcn", "alexnet", "vgg", "resnet", "vit", "custom")
+    with pytest.raises(ValueError, match="unknown model 'mlp'; expected one of fcn, alexnet, vgg, resnet, vit, custom"):
         model_tag({"model": "mlp"})
 
 
