@@ -126,7 +126,7 @@ def test_alpha_views_figure(alpha_tables, tmp_path):
     run = sorted(alpha_tables[0]["run"].unique())[0]
     rows = alpha_tables[0][(alpha_tables[0]["run"] == run) & (alpha_tables[0]["method"] == "hill")
                            & (alpha_tables[0]["view"] == "per_parameter")].sort_values("iteration")
-    ax = [a for a in fig.axes if a.get_title() == run][0]
+    ax = [a for a in fig.axes if a.get_title().replace("\n", "/") == run][0]
     assert ax.get_xscale() == "log"  # log-spaced checkpoints on a log axis of iteration + 1
     per_parameter_line = [line for line in ax.lines if line.get_label() == tail_plots.VIEW_LABELS["per_parameter"]][0]
     np.testing.assert_array_equal(per_parameter_line.get_xdata(), rows["iteration"] + 1)

@@ -59,6 +59,15 @@ def draw_null_band(ax, iteration, low, high, label=None):
         ax.plot(iteration, edge, color="0.35", lw=0.6, ls=":")
 
 
+VIEWS_YMAX = 6.0
+
+
+def _two_line_run(run) -> str:
+    """A run id on two lines (dataset/model · loss/batch…/seed), so that long ids fit over a panel."""
+    parts = str(run).split("/")
+    return "/".join(parts[:2]) + "\n" + "/".join(parts[2:]) if len(parts) > 2 else str(run)
+
+
 def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_margin: float | None = None):
     """α̂ against checkpoint iteration (log axis of iteration + 1: checkpoints are log-spaced), one panel per run, the views side by side: pooled,
     MAD-normalised pooled and per-parameter median with their confidence bands (per-parameter also
@@ -109,10 +118,15 @@ def alpha_views_figure(table: pd.DataFrame, method: str = "mohammadi", learned_m
             if view == "per_parameter" and {"null_q10", "null_q90"} <= set(part.columns) and part["null_q10"].notna().any():
                 draw_null_band(ax, part["step"], part["null_q10"], part["null_q90"], label=NULL_BAND_LABEL)
         ax.axhline(2.0, color="0.3", lw=0.8, ls=":")
+        low, high = ax.get_ylim()
+        if high > VIEWS_YMAX:  # a near-constant layer (e.g. a norm's gain) can read α̂ in the hundreds
+            ax.set_ylim(max(low, 0.0), VIEWS_YMAX)
+            ax.text(0.99, 0.98, f"cut at {VIEWS_YMAX:g}", transform=ax.transAxes, ha="right", va="top", fontsize=6)
+        title = _two_line_run(run)
         if apart:
-            ax.set_title(f"{run} (did not learn)", fontsize=8, color=NOT_LEARNED_COLOUR)
+            ax.set_title(f"{title} (did not learn)", fontsize=8, color=NOT_LEARNED_COLOUR)
         else:
-            ax.set_title(str(run), fontsize=8)
+            ax.set_title(title, fontsize=8)
         ax.set_xscale("log")  # checkpoints are log-spaced
         ax.set_xlabel("iteration + 1")
         ax.set_ylabel(f"α̂ ({method})")
