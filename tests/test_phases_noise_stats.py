@@ -48,3 +48,28 @@ def test_coordinate_sample_drops_zeros_and_is_seeded():
     assert sorted(coordinate_sample(noise, 10, np.random.default_rng(0))) == [1, 2, 3, 4]
     a = coordinate_sample(np.arange(1, 1001.0), 10, np.random.default_rng(5))
     assert np.array_equal(a, coordinate_sample(np.arange(1, 1001.0), 10, np.random.default_rng(5))) and len(a) == 10
+
+
+def test_all_zero_noise_is_summarised_and_drawn_without_a_fit(tmp_path):
+    """A checkpoint whose noise is exactly zero (a perfectly fitted hinge run) has no α̂ to fit: its fit
+    row is NaN with n = 0 (noise_summary used to stop with "need at least 4 samples"), and the
+    coordinate figure draws the last checkpoint that has noise."""
+    import pandas as pd
+
+    from sgnoise.noise_stats import summarise_dump
+    from sgnoise.plots.grid import coordinate_distribution
+    from sgnoise.store import NoiseDumpWriter
+
+    path = tmp_path / "noise.h5"
+    writer = NoiseDumpWriter(path, columns=np.arange(50), layers=[("w", 0, 50)], attrs={"run_id": "r", "config": {}})
+    rng = np.random.default_rng(0)
+    writer.add_checkpoint(0, rng.standard_normal((10, 50)).astype(np.float32), np.zeros(50), {"lr": 0.1})
+    writer.add_checkpoint(5, np.zeros((10, 50), dtype=np.float32), np.zeros(50), {"lr": 0.1})
+    writer.close()
+    norms, coordinates, fits = summarise_dump(path, n_coordinates=100)
+    last = fits[fits["iteration"] == 5].iloc[0]
+    assert np.isnan(last["alpha"]) and np.isnan(last["sas_scale"]) and last["n"] == 0
+    assert np.isfinite(fits.loc[fits["iteration"] == 0, "alpha"].iloc[0])
+    assert set(coordinates["iteration"]) == {0}  # zeros are dropped from the coordinate sample
+    fig = coordinate_distribution(coordinates.assign(run="r"), fits.assign(run="r"))  # the last checkpoint with noise
+    assert len(fig.axes) == 2 and "iteration 0" in fig.axes[0].get_title()

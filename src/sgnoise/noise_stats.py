@@ -52,7 +52,7 @@ def summarise_dump(path, seed: int = 0, n_coordinates: int = 20000, alpha_method
     import pandas as pd
 
     from sgnoise.store import NoiseDump
-    from sgnoise.tail import estimate_alpha
+    from sgnoise.tail import estimate_alpha, minimum_samples
 
     rng = np.random.default_rng(seed)
     norms, coordinates, fits = [], [], []
@@ -66,10 +66,14 @@ def summarise_dump(path, seed: int = 0, n_coordinates: int = 20000, alpha_method
             reference = gaussian_reference_norms(rows, max(len(observed), 1000), rng)
             norms.append(pd.DataFrame(dict(iteration=iteration, kind="noise", minibatch=np.arange(len(observed)), norm=observed)))
             norms.append(pd.DataFrame(dict(iteration=iteration, kind="gaussian", minibatch=np.arange(len(reference)), norm=reference)))
-            alpha = estimate_alpha(noise, method=alpha_method)
             nonzero = noise[noise != 0].astype(np.float64)
-            fits.append(dict(iteration=iteration, alpha=alpha, sas_scale=sas_scale_from_log_moment(nonzero, min(alpha, 2.0)),
-                             gaussian_sd=float(np.std(nonzero)), n=int(nonzero.size)))
+            if nonzero.size >= minimum_samples(alpha_method):
+                alpha = estimate_alpha(noise, method=alpha_method)
+                scale = sas_scale_from_log_moment(nonzero, min(alpha, 2.0))
+            else:  # (almost) all-zero noise, e.g. a perfectly fitted hinge run: nothing to fit
+                alpha = scale = np.nan
+            fits.append(dict(iteration=iteration, alpha=alpha, sas_scale=scale,
+                             gaussian_sd=float(np.std(nonzero)) if nonzero.size else np.nan, n=int(nonzero.size)))
             if iteration in (iterations[0], iterations[-1]):
                 coordinates.append(pd.DataFrame(dict(iteration=iteration, value=coordinate_sample(noise, n_coordinates, rng))))
     return (pd.concat(norms, ignore_index=True), pd.concat(coordinates, ignore_index=True),

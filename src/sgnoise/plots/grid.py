@@ -137,6 +137,12 @@ def coordinate_distribution(coordinates: pd.DataFrame, fits: pd.DataFrame):
         iteration = rows["iteration"].max()
         values = np.sort(rows.loc[rows["iteration"] == iteration, "value"].to_numpy())
         fit = fits[(fits["run"] == run) & (fits["iteration"] == iteration)].iloc[0]
+        if not (np.isfinite(float(fit["alpha"])) and np.count_nonzero(values)):
+            for ax in (ax_hist, ax_qq):
+                ax.text(0.5, 0.5, f"{run}, iteration {iteration}:\nno non-zero noise to fit", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8)
+                ax.set_axis_off()
+            continue
         alpha, scale, sd = min(float(fit["alpha"]), 2.0), float(fit["sas_scale"]), float(fit["gaussian_sd"])
         sas = stats.levy_stable(alpha, 0.0, scale=scale)
         # SαS quantiles from a large seeded sample (levy_stable.ppf inverts the cdf numerically: slow)
