@@ -29,9 +29,8 @@ import torch
 from sgnoise.losses import LOSSES
 from sgnoise.pooled import DEFAULT_K1_GRID
 from sgnoise.schedule import checkpoint_schedule
-from sgnoise.tables import mark_run_status
 from sgnoise.train import RunSpec, train_run
-from sgnoise.views import alpha_table, alpha_table_options
+from sgnoise.views import alpha_table_options, run_alpha_tables
 
 ALPHA_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "alpha.schema.yaml"
 LR_MILESTONES = (0.3333333333, 0.6666666667)  # the workflow's train.lr_milestones: η × lr_factor at 1/3 and 2/3 of the run
@@ -41,14 +40,15 @@ LR_MILESTONES = (0.3333333333, 0.6666666667)  # the workflow's train.lr_mileston
 class Measurement:
     """What :func:`train_and_measure` returns: the α table (``alpha.csv``'s columns plus ``run_status``),
     the metrics per checkpoint (iteration, step size, train/test loss and accuracy, ‖∇f‖), the run's
-    status (ok or diverged, learned) and the paths of the noise dump, metrics and status files."""
+    status (ok or diverged, learned) and the paths of the noise dump, metrics and status files (None
+    when no ``out_dir`` was given: the files were temporary)."""
 
     alpha: pd.DataFrame
     metrics: pd.DataFrame
     status: dict
-    noise_path: Path
-    metrics_path: Path
-    status_path: Path
+    noise_path: Path | None
+    metrics_path: Path | None
+    status_path: Path | None
 
 
 def alpha_options(alpha: dict | None = None) -> dict:
@@ -159,25 +159,12 @@ def train_and_measure(model: torch.nn.Module, loss: str, data, batch_size: int, 
     torch.manual_seed(seed)
     status = train_run(spec, run_data, *paths, device=device, log=log, matrix_memory_mb=matrix_memory_mb,
                        progress_interval_s=10.0 if progress else None, model=model)
-    if status["status"] == "ok":
-        table = alpha_table(paths[0], **options)
-    else:
-        from sgnoise.store import NoiseDump
-        from sgnoise.tables import unestimated_alpha_table
-        from sgnoise.views import COLUMNS
-
-        with NoiseDump(paths[0]) as dump:
-            iterations_done = dump.iterations
-        table = unestimated_alpha_table(iterations_done, options.get("methods", ["mohammadi"]),
-                                        options.get("views", ["pooled"]), COLUMNS)
-    table = mark_run_status(table, status)
+    table = run_alpha_tables(paths[0], status, **options)[0]
     metrics = pd.read_csv(paths[1])
-    if holder is not None:
-        result_paths = tuple(Path(p) for p in paths)
+    if holder is not None:  # the files were temporary: gone with the directory
         holder.cleanup()
-    else:
-        result_paths = paths
-    return Measurement(table, metrics, status, *result_paths)
+        paths = None, None, None
+    return Measurement(table, metrics, status, *paths)
 
 
 def measure(model: torch.nn.Module, loss: str, data, batch_size: int, **options) -> pd.DataFrame:

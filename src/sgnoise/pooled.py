@@ -374,7 +374,7 @@ def select_k1(statistics: dict, policy: str = "reference", fixed=None, grid=MEDI
     elif policy == "fixed":
         chosen = [int(fixed)]
     elif policy == "median":
-        chosen = [int(k) for k in grid if 2 <= int(k) <= n_used // 2]
+        chosen = tail.median_grid_members(grid, n_used)
         if not chosen:
             return []
     else:

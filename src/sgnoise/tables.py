@@ -231,7 +231,7 @@ def estimator_agreement(alpha: pd.DataFrame, alpha_k1: pd.DataFrame, methods, fi
     for (run, iteration), group in (records.groupby(["run", "iteration"]) if len(records) else []):
         by_k1 = dict(zip(group["k1"].astype(int), group["alpha"]))
         n_used = int(group["n_samples"].iloc[0])
-        median = [by_k1[k] for k in median_grid if 2 <= k <= n_used // 2 and k in by_k1]
+        median = [by_k1[k] for k in tail.median_grid_members(median_grid, n_used) if k in by_k1]
         policies.append({"run": run, "iteration": iteration,
                          "k1_reference": by_k1.get(int(group["k1_reference"].iloc[0]), np.nan),
                          "k1_fixed": by_k1.get(int(fixed_k1), np.nan),

@@ -88,6 +88,11 @@ def reference_k1(n: int) -> int:
     return 1
 
 
+def median_grid_members(grid, n_used: int) -> list[int]:
+    """The members of a median-policy K1 grid usable on N = ``n_used`` entries: 2 ≤ K1 ≤ N/2."""
+    return [int(k) for k in grid if 2 <= int(k) <= int(n_used) // 2]
+
+
 def block_lengths(n: int, k1="reference") -> list[int]:
     """The K1 values used for ``n`` samples.
 

@@ -831,6 +831,26 @@ def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude"
     return _frames(rows, per_parameter, k1_records, return_per_parameter, return_k1)
 
 
+def run_alpha_tables(path, status: dict, **options):
+    """(α table, per-coordinate table, alpha_k1 table) of one run's dump, as ``rule alpha`` writes them:
+    ``alpha_table`` of the dump when the run's ``status`` is "ok"; for a diverged run α is not
+    estimated (its noise is not trusted) but every checkpoint gets its rows, empty, and the dump is
+    still opened so that a corrupt one is reported. Every α row carries ``run_status`` and
+    ``diverged_at`` (sgnoise.tables.mark_run_status). ``options``: those of ``alpha_table``."""
+    from sgnoise.tables import mark_run_status, unestimated_alpha_table
+
+    if status["status"] == "ok":
+        alpha, per_parameter, alpha_k1 = alpha_table(path, return_per_parameter=True, return_k1=True, **options)
+    else:
+        with NoiseDump(path) as dump:
+            iterations = dump.iterations
+        alpha = unestimated_alpha_table(iterations, options.get("methods", ["mohammadi"]), options.get("views", ["pooled"]),
+                                        COLUMNS)
+        per_parameter = unestimated_alpha_table([], [], [], PER_PARAMETER_COLUMNS)
+        alpha_k1 = unestimated_alpha_table([], [], [], K1_COLUMNS)
+    return mark_run_status(alpha, status), per_parameter, alpha_k1
+
+
 HILL_PLOT_COLUMNS = ["iteration", "method", "k", "alpha", "n_samples", "k_auto", "tail_fraction"]
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from sgnoise.plots.common import NOT_LEARNED_COLOUR, not_learned, not_learned_label, set_style
+from sgnoise.plots.common import NOT_LEARNED_COLOUR, figure_legend_entries, not_learned, not_learned_label, set_style
 
 CURVE_METHODS = ("hill", "moment", "pickands")
 CURVE_LABELS = {"hill": "Hill", "moment": "moment (Dekkers–Einmahl–de Haan)", "pickands": "Pickands"}
@@ -88,12 +88,7 @@ def hill_plot_figure(curves: pd.DataFrame, alpha: pd.DataFrame | None = None, yl
         ax.set_title(f"{run}\niteration {iteration}", fontsize=8)
     for row in axes:
         row[0].set_ylabel("α̂ (tail index of |x|)")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            if label not in labels:
-                handles.append(handle)
-                labels.append(label)
+    handles, labels = figure_legend_entries(fig)
     curves_drawn = sum(CURVE_LABELS[m] in labels for m in CURVE_METHODS)  # the method lines come first
     handles.insert(curves_drawn, Line2D([], [], marker="o", ms=6, color="0.6", markeredgecolor="black", ls="none"))
     labels.insert(curves_drawn, "k the α table uses (⌊n^0.6⌋; Pickands ⌊n^0.6/4⌋)")

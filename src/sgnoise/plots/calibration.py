@@ -10,13 +10,13 @@ import seaborn as sns
 
 from sgnoise.plots.common import set_style
 from sgnoise.plots.tail import METHOD_ORDER
+from sgnoise.validation import POOLED_METHOD
 TEST_LABELS = {"column_omnibus": "column omnibus", "dagostino_per_coordinate": "D'Agostino per coord.",
                "jarque_bera_per_coordinate": "Jarque–Bera per coord.", "dagostino_entries": "D'Agostino, pooled entries"}
 COVERAGE_BAND = (0.90, 0.98)
 SAMPLE_STYLES = {"iid": "-", "partition": "--"}
 
 
-POOLED_METHOD = "pooled_two_way"  # sgnoise.validation.POOLED_METHOD (not imported: plots do not import scipy-heavy modules)
 CONTROL_YLIM = (0.0, 6.0)
 
 
