@@ -35,12 +35,12 @@ from pathlib import Path
 import torch
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-from sgnoise.bundle import MemberLosses, fcn_forward, fcn_outputs, minibatch_gradients, sgd_update, train_bundle
+from sgnoise.training.bundle import MemberLosses, fcn_forward, fcn_outputs, minibatch_gradients, sgd_update, train_bundle
 from sgnoise.data import prepare_mnist5k
-from sgnoise.losses import cross_entropy
+from sgnoise.models.losses import cross_entropy
 from sgnoise.models import FCN
-from sgnoise.noise import gradient_noise
-from sgnoise.train import RunSpec, checkpoint_schedule, evaluate, train_run
+from sgnoise.noise.measure import gradient_noise
+from sgnoise.training.single import RunSpec, checkpoint_schedule, evaluate, train_run
 
 RESULTS = Path(__file__).parent / "results" / "bench_bundle.json"
 

@@ -4,7 +4,7 @@ FCN 784-512-512-512-10 on mnist5k at b = 100, one process:
 (a) time to compute all K = 40 mini-batch gradients into the K × P noise matrix, divided by the
     time of one training epoch (40 SGD steps, same model and batch size); also the same ratio for
     a plain loop that stacks per-batch gradients with torch.cat (the baseline design), and for the
-    noise pass of the workflow (sgnoise.noise.measure_noise: 5 000 stored columns plus the paper's
+    noise pass of the workflow (sgnoise.noise.measure.measure_noise: 5 000 stored columns plus the paper's
     pooled estimate over all P coordinates streamed at the default K1 grid), with the K × P matrix
     held and with it recomputed row by row (noise.matrix_memory_mb too small to hold it);
 (b) HDF5 write throughput of that matrix through NoiseDumpWriter, uncompressed, and with gzip.
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from sgnoise.data import prepare_mnist5k
-from sgnoise.losses import cross_entropy
+from sgnoise.models.losses import cross_entropy
 from sgnoise.models import FCN, parameter_layout
-from sgnoise.noise import gradient_noise, measure_noise, select_columns
-from sgnoise.pooled import DEFAULT_K1_GRID
-from sgnoise.store import NoiseDumpWriter
+from sgnoise.noise.measure import gradient_noise, measure_noise, select_columns
+from sgnoise.tail.pooled import DEFAULT_K1_GRID
+from sgnoise.noise.dump import NoiseDumpWriter
 
 REPEATS = 7
 

@@ -22,7 +22,7 @@ from scipy import stats
 
 from sgnoise.atomic import write_text_atomic
 from sgnoise.sde import first_exit_times, quadratic_well
-from sgnoise.stable import sample_sas
+from sgnoise.sde.levy import sample_sas
 
 REPEATS = 5
 ALPHA, EPS, DT = 1.5, 1e-3, 0.01

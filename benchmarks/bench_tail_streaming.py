@@ -3,7 +3,7 @@
     python benchmarks/bench_tail_streaming.py [--rows 1000] [--columns 100000] [--budget-mb 256]
 
 Baseline ("in_memory"): read the whole K × M matrix (NoiseDump.noise_array) and call
-sgnoise.tail.estimate_alpha. Candidate ("streamed"): sgnoise.views.alpha_table with the pooled view,
+sgnoise.tail.estimate_alpha. Candidate ("streamed"): sgnoise.tail.views.alpha_table with the pooled view,
 the same estimator, no interval or normality test, and a memory budget well below the matrix, so the
 matrix is read in row blocks. Each variant runs in its own subprocess (3 timed runs, median; one
 more under tracemalloc for the peak of traced allocations, numpy's included); peak RSS is the
@@ -35,7 +35,7 @@ ITERATION = 1000
 
 
 def make_dump(path: Path, rows: int, columns: int) -> None:
-    from sgnoise.store import NoiseDumpWriter
+    from sgnoise.noise.dump import NoiseDumpWriter
 
     rng = np.random.default_rng(0)
     noise = np.empty((rows, columns), dtype=np.float32)
@@ -49,8 +49,9 @@ def make_dump(path: Path, rows: int, columns: int) -> None:
 
 
 def run_variant(variant: str, path: str, budget_mb: float, trace: bool) -> dict:
-    from sgnoise import tail, views
-    from sgnoise.store import NoiseDump
+    from sgnoise import tail
+    from sgnoise.tail import views
+    from sgnoise.noise.dump import NoiseDump
 
     if trace:
         tracemalloc.start()

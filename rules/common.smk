@@ -8,9 +8,9 @@ from snakemake.utils import validate
 
 from sgnoise.data import DATASETS, dataset_info, npz_dataset_info
 from sgnoise.iterates import check_iterates_config
-from sgnoise.runs import (ADAM_BETAS, MODEL_DEFAULTS, MODEL_SIZE_KEYS, bundle_key, bundle_name, bundle_supported,
+from sgnoise.study.naming import (ADAM_BETAS, MODEL_DEFAULTS, MODEL_SIZE_KEYS, bundle_key, bundle_name, bundle_supported,
                           model_problem, model_tag, optimizer_tag)
-from sgnoise.schedule import checkpoint_schedule
+from sgnoise.study.schedule import checkpoint_schedule
 
 
 class ConfigError(ValueError):
@@ -59,7 +59,7 @@ def read_overrides_as_schema_types():
     import yaml
     from pathlib import Path
 
-    from sgnoise.overrides import OverrideError, coerce_overrides
+    from sgnoise.study.overrides import OverrideError, coerce_overrides
 
     overrides = dict(workflow.config_settings.config or {})
     if not overrides:
@@ -283,7 +283,7 @@ RUNS = build_runs(config)
 
 def build_bundles(runs, bundle_size):
     """Bundle name → run ids trained together in one job (train.bundle_size, docs/bundle.md). FCN runs
-    with equal sgnoise.bundle.bundle_key (equal in all but seed, lr and loss) are grouped in config
+    with equal sgnoise.training.bundle.bundle_key (equal in all but seed, lr and loss) are grouped in config
     order and cut into chunks of bundle_size ('auto': one chunk); a chunk of one stays with rule
     train. The name hashes the member ids: the same members always make the same rule."""
     if bundle_size == 1:

@@ -1,4 +1,4 @@
-# One named rule per figure; each reads tidy tables and calls one function of sgnoise.plots.
+# One named rule per figure; each reads tidy tables and calls one function of sgnoise.figures.
 # α figures draw runs that did not learn (tables' `learned` column, figures.learned_margin) apart.
 
 

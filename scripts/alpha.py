@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from sgnoise.atomic import write_csv_atomic
-from sgnoise.store import NoiseDumpError
-from sgnoise.views import alpha_table_options, run_alpha_tables
+from sgnoise.noise.dump import NoiseDumpError
+from sgnoise.tail.views import alpha_table_options, run_alpha_tables
 
 status = json.loads(Path(snakemake.input.status).read_text())
 options = alpha_table_options(snakemake.params.alpha)

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from sgnoise.atomic import atomic_path
-from sgnoise.download import MANIFEST_NAME, download_dataset, read_checksums
+from sgnoise.data.download import MANIFEST_NAME, download_dataset, read_checksums
 
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 

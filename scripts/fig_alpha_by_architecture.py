@@ -6,8 +6,8 @@ import pandas as pd  # noqa: E402
 
 from sgnoise.atomic import write_csv_atomic  # noqa: E402
 from sgnoise.models import layer_type_table  # noqa: E402
-from sgnoise.plots.architecture import alpha_by_architecture  # noqa: E402
-from sgnoise.plots.common import save_figure  # noqa: E402
+from sgnoise.figures.architecture import alpha_by_architecture  # noqa: E402
+from sgnoise.figures.style import save_figure  # noqa: E402
 
 # the layer type of every parameter tensor of every run, from its model rebuilt at initialisation
 layers = layer_type_table(snakemake.params.runs)

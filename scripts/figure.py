@@ -1,4 +1,4 @@
-"""Generic figure script: named CSV inputs → sgnoise.plots.<module>.<function>(**tables, **options) → PDF + PNG.
+"""Generic figure script: named CSV inputs → sgnoise.figures.<module>.<function>(**tables, **options) → PDF + PNG.
 
 An input that lists several per-run files is concatenated with a ``run`` column.
 """
@@ -11,8 +11,8 @@ import importlib
 
 import pandas as pd
 
-from sgnoise.plots.common import save_figure
-from sgnoise.tables import run_of_path
+from sgnoise.figures.style import save_figure
+from sgnoise.aggregate import run_of_path
 
 tables = {}
 for name, value in snakemake.input.items():
@@ -22,6 +22,6 @@ for name, value in snakemake.input.items():
     else:
         tables[name] = pd.concat([pd.read_csv(p).assign(run=run_of_path(p)) for p in paths], ignore_index=True)
 module_name, function_name = snakemake.params.function.rsplit(".", 1)
-function = getattr(importlib.import_module(f"sgnoise.plots.{module_name}"), function_name)
+function = getattr(importlib.import_module(f"sgnoise.figures.{module_name}"), function_name)
 fig = function(**tables, **snakemake.params.options)
 save_figure(fig, [snakemake.output.pdf, snakemake.output.png])

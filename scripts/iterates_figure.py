@@ -4,8 +4,8 @@ sys.stderr = open(snakemake.log[0], "w")
 
 import pandas as pd
 
-from sgnoise.plots.common import save_figure, set_style
-from sgnoise.plots import iterates
+from sgnoise.figures.style import save_figure, set_style
+from sgnoise.figures import iterates
 
 
 def read_all(paths):

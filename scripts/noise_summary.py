@@ -3,7 +3,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
-from sgnoise.noise_stats import summarise_dump
+from sgnoise.noise.summaries import summarise_dump
 
 norms, coordinates, fits = summarise_dump(snakemake.input.noise, seed=snakemake.params.seed,
                                           n_coordinates=snakemake.params.n_coordinates, alpha_method=snakemake.params.method)

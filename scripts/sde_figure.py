@@ -4,8 +4,8 @@ sys.stderr = open(snakemake.log[0], "w")
 
 import pandas as pd
 
-from sgnoise.plots.common import save_figure, set_style
-from sgnoise.plots.sde import FIGURE_FUNCTIONS
+from sgnoise.figures.style import save_figure, set_style
+from sgnoise.figures.sde import FIGURE_FUNCTIONS
 
 set_style()
 fig = FIGURE_FUNCTIONS[snakemake.params.figure](pd.read_csv(snakemake.input.table))

@@ -3,8 +3,8 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 
 from sgnoise.atomic import write_csv_atomic
-from sgnoise.phases import phase_change_table
-from sgnoise.tables import (concat_run_tables, estimator_agreement, excess_heavy_tail, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
+from sgnoise.tail.phases import phase_change_table
+from sgnoise.aggregate import (concat_run_tables, estimator_agreement, excess_heavy_tail, first_and_last_checkpoint, last_checkpoint, learned_flags, report_runs_table,
                             runs_overview, runs_table, with_learned_flags)
 
 runs = runs_table(snakemake.params.runs, snakemake.input.status)

@@ -2,9 +2,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from sgnoise import validation  # noqa: E402
+from sgnoise.tail import validation  # noqa: E402
 from sgnoise.atomic import write_csv_atomic  # noqa: E402
-from sgnoise.views import method_options_from_config  # noqa: E402
+from sgnoise.tail.views import method_options_from_config  # noqa: E402
 
 settings = snakemake.params.validation
 mixture = settings["scale_mixture"]

@@ -4,8 +4,8 @@ sys.stderr = open(snakemake.log[0], "w")
 
 import torch
 
-from sgnoise.state import StateError
-from sgnoise.train import RunSpec, configure_determinism, load_run_data, train_run
+from sgnoise.training.state import StateError
+from sgnoise.training.single import RunSpec, configure_determinism, load_run_data, train_run
 
 device = snakemake.params.device
 if device == "auto":

@@ -4,9 +4,9 @@ sys.stderr = open(snakemake.log[0], "w")
 
 import torch
 
-from sgnoise.bundle import train_bundle
-from sgnoise.state import StateError
-from sgnoise.train import RunSpec, configure_determinism, load_run_data
+from sgnoise.training.bundle import train_bundle
+from sgnoise.training.state import StateError
+from sgnoise.training.single import RunSpec, configure_determinism, load_run_data
 
 device = snakemake.params.device
 if device == "auto":

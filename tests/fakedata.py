@@ -105,7 +105,7 @@ def archive_bytes(
     """(archive file name -> bytes, dataset -> {file name -> md5}) for all three datasets.
 
     The md5 table covers every archive and, for CIFAR, every tar member torchvision checks:
-    exactly the keys of sgnoise.download's ``checksums`` override.
+    exactly the keys of sgnoise.data.download's ``checksums`` override.
     """
     arrays = fake_arrays(n_train, n_test, seed)
     files, checksums = {}, {}

@@ -12,10 +12,12 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 
-from sgnoise import tail, tables, views  # noqa: E402
-from sgnoise.plots import agreement as agreement_plots  # noqa: E402
-from sgnoise.plots import grid, training  # noqa: E402
-from sgnoise.store import NoiseDumpWriter  # noqa: E402
+from sgnoise import aggregate as tables  # noqa: E402
+from sgnoise import tail  # noqa: E402
+from sgnoise.tail import views  # noqa: E402
+from sgnoise.figures import agreement as agreement_plots  # noqa: E402
+from sgnoise.figures import grid, training  # noqa: E402
+from sgnoise.noise.dump import NoiseDumpWriter  # noqa: E402
 
 
 def test_k_grid_spans_each_estimators_range():
@@ -220,7 +222,7 @@ def test_alpha_figures_draw_the_systematic_range_and_the_sampling_interval(agree
 
 def test_alpha_by_architecture_compares_families_at_comparable_sizes():
     from sgnoise.models import layer_type_table
-    from sgnoise.plots import architecture
+    from sgnoise.figures import architecture
 
     specs = {"f/small": dict(dataset="mnist5k", model=dict(model="fcn", depth=2, width=8)),
              "f/big": dict(dataset="mnist5k", model=dict(model="fcn", depth=2, width=512)),

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise import api, views
+from sgnoise import api
+from sgnoise.tail import views
 
 
 def _data(n=240, features=12, classes=3, seed=0):

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 import torch
 
-import sgnoise.train
-from sgnoise.bundle import (SHARED_FIELDS, VARYING_FIELDS, MemberLosses, bundle_key, check_bundle, choose_bundle_size,
+import sgnoise.training.single
+from sgnoise.training.bundle import (SHARED_FIELDS, VARYING_FIELDS, MemberLosses, bundle_key, check_bundle, choose_bundle_size,
                             fcn_forward, fcn_outputs, member_memory_bytes, minibatch_gradients, sgd_update,
                             train_bundle)
-from sgnoise.losses import get_loss
+from sgnoise.models.losses import get_loss
 from sgnoise.models import FCN
-from sgnoise.noise import minibatch_gradients as reference_minibatch_gradients
-from sgnoise.store import NoiseDump
-from sgnoise.train import RunSpec, train_run
+from sgnoise.noise.measure import minibatch_gradients as reference_minibatch_gradients
+from sgnoise.noise.dump import NoiseDump
+from sgnoise.training.single import RunSpec, train_run
 
 ITERATIONS = 100
 CHECKPOINTS = [0, 3, 20, 55, ITERATIONS]
@@ -82,12 +82,12 @@ def train_alone(specs, data, root, monkeypatch):
         models.append(build_model(*args, **kwargs))
         return models[-1]
 
-    build_model = sgnoise.train.build_model
-    monkeypatch.setattr(sgnoise.train, "build_model", capturing_build_model)
+    build_model = sgnoise.training.single.build_model
+    monkeypatch.setattr(sgnoise.training.single, "build_model", capturing_build_model)
     paths = output_paths(root, len(specs))
     for s, p in zip(specs, paths):
         train_run(s, data, p["noise"], p["metrics"], p["status"])
-    monkeypatch.setattr(sgnoise.train, "build_model", build_model)
+    monkeypatch.setattr(sgnoise.training.single, "build_model", build_model)
     return paths, [torch.nn.utils.parameters_to_vector(m.parameters()).detach() for m in models]
 
 
@@ -307,21 +307,21 @@ def test_choose_bundle_size_from_free_memory():
 
 
 def test_auto_bundle_size_reads_free_device_memory_and_splits_the_bundle(tmp_path, monkeypatch):
-    import sgnoise.bundle
+    import sgnoise.training.bundle
 
     s = spec(model={"model": "fcn", "depth": 3, "width": 64}, batch_size=100, max_coords=None, random_minibatches=0)
     per_member = member_memory_bytes(s, 784, 10, 4000)
     # CUDA: torch.cuda.mem_get_info's free bytes (no GPU needed: the call is replaced)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(5.1 * per_member), 80 * 2**30))
-    assert sgnoise.bundle.available_memory_bytes("cuda") == int(5.1 * per_member)
+    assert sgnoise.training.bundle.available_memory_bytes("cuda") == int(5.1 * per_member)
     assert choose_bundle_size(s, 784, 10, 4000, "cuda") == 4  # ⌊0.8 · 5.1⌋
     # train_bundle(max_members=None) trains in sub-bundles of what fits: here 2 of the 4 members at a time
     data, specs = synthetic_data(), member_specs(iterations=12, checkpoints=[0, 12])
     member = member_memory_bytes(specs[0], 12, 3, 120)
-    monkeypatch.setattr(sgnoise.bundle, "available_memory_bytes", lambda device: int(2.5 / 0.25 * member))
+    monkeypatch.setattr(sgnoise.training.bundle, "available_memory_bytes", lambda device: int(2.5 / 0.25 * member))
     sizes = []
-    together = sgnoise.bundle._train_together
-    monkeypatch.setattr(sgnoise.bundle, "_train_together", lambda specs, *a: sizes.append(len(specs)) or together(specs, *a))
+    together = sgnoise.training.bundle._train_together
+    monkeypatch.setattr(sgnoise.training.bundle, "_train_together", lambda specs, *a: sizes.append(len(specs)) or together(specs, *a))
     auto, pairs = output_paths(tmp_path / "auto", 4), output_paths(tmp_path / "pairs", 4)
     train_bundle(specs, data, auto)
     assert sizes == [2, 2]

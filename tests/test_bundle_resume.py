@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-import sgnoise.bundle
-from sgnoise.bundle import BUNDLE_STATE_DIR, bundle_fingerprint, train_bundle
-from sgnoise.runs import bundle_name
-from sgnoise.state import RunStateDirectory, StateError
+import sgnoise.training.bundle
+from sgnoise.training.bundle import BUNDLE_STATE_DIR, bundle_fingerprint, train_bundle
+from sgnoise.study.naming import bundle_name
+from sgnoise.training.state import RunStateDirectory, StateError
 from test_bundle import member_specs, one_thread, output_paths, synthetic_data  # noqa: F401  (autouse fixture)
 from test_resume import assert_same_h5, leftover_temporaries, prepared_dataset  # noqa: F401  (a fixture)
 from workflow import REPO, snakemake
@@ -37,7 +37,7 @@ class Interrupted(BaseException):
 
 
 def interrupt_after(monkeypatch, where, n_calls):
-    """Make the n-th call of ``where`` raise Interrupted: "forward" (sgnoise.bundle.fcn_forward: SGD steps,
+    """Make the n-th call of ``where`` raise Interrupted: "forward" (sgnoise.training.bundle.fcn_forward: SGD steps,
     metrics chunks and noise passes all count) or "checkpoint_file" (one member's checkpoint file)."""
     calls = [0]
 
@@ -49,7 +49,7 @@ def interrupt_after(monkeypatch, where, n_calls):
             return real(*args, **kwargs)
         return wrapper
     if where == "forward":
-        monkeypatch.setattr(sgnoise.bundle, "fcn_forward", counted(sgnoise.bundle.fcn_forward))
+        monkeypatch.setattr(sgnoise.training.bundle, "fcn_forward", counted(sgnoise.training.bundle.fcn_forward))
     else:
         monkeypatch.setattr(RunStateDirectory, "save_checkpoint", counted(RunStateDirectory.save_checkpoint))
 
@@ -137,7 +137,7 @@ def test_failing_member_keeps_the_state_and_a_rerun_fails_again_at_once(tmp_path
     assert (state_root / BUNDLE_STATE_DIR / bundle_name(s.run_id for s in failing) / "state.pt").exists()
     assert not any(p.exists() for p in paths[2].values())
     steps = []
-    monkeypatch.setattr(sgnoise.bundle._Bundle, "step", lambda self, iteration: steps.append(iteration))
+    monkeypatch.setattr(sgnoise.training.bundle._Bundle, "step", lambda self, iteration: steps.append(iteration))
     with pytest.raises(FloatingPointError, match="toy/m2/s12"):
         train_bundle(failing, synthetic_data(), paths, state_root=state_root)
     assert steps == []  # resumed after the last step: nothing retrained

@@ -4,7 +4,8 @@ the per-parameter null band, and the column omnibus against independent referenc
 import numpy as np
 import pytest
 
-from sgnoise import tail, views
+from sgnoise import tail
+from sgnoise.tail import views
 
 LEVEL = 0.05
 
@@ -169,7 +170,7 @@ def test_null_band_is_seeded_and_can_be_switched_off():
 def test_calibration_study_coverage_size_and_controls():
     """The default (analytic) interval of the paper's estimator covers α in 90-98 % of 200 seeded i.i.d.
     replicates at α < 2; every reported Gaussianity test holds its level; the controls' answers."""
-    from sgnoise import validation
+    from sgnoise.tail import validation
 
     table = validation.calibration_study(alphas=(1.2, 1.5, 1.8, 2.0), methods=["mohammadi", "hill"], replicates=200,
                                          n_rows=40, n_columns=250, test_columns=1000, seed=0)
@@ -194,7 +195,7 @@ def test_calibration_study_coverage_size_and_controls():
 
 
 def test_calibration_inputs_are_checked():
-    from sgnoise import validation
+    from sgnoise.tail import validation
 
     with pytest.raises(ValueError, match="unknown control"):
         validation.calibration_study(replicates=2, controls=("cauchy",))
@@ -205,8 +206,8 @@ def test_calibration_inputs_are_checked():
 def test_estimator_calibration_figure_draws_the_table():
     import pandas as pd
 
-    from sgnoise import validation
-    from sgnoise.plots.calibration import estimator_calibration_figure
+    from sgnoise.tail import validation
+    from sgnoise.figures.calibration import estimator_calibration_figure
 
     table = validation.calibration_study(alphas=(1.2, 2.0), methods=["mohammadi", "hill"], replicates=4, n_columns=50,
                                          test_columns=50, seed=1)

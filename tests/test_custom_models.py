@@ -11,9 +11,9 @@ import torch
 from custom_models import write_npz_dataset
 from sgnoise.data import load_prepared, npz_dataset_info
 from sgnoise.models import CustomModelError, build_model, check_model, load_factory, parameter_types
-from sgnoise.noise import gradient_noise
-from sgnoise.runs import bundle_supported, custom_model_tag, optimizer_tag
-from sgnoise.train import RunSpec, make_optimizer, train_run
+from sgnoise.noise.measure import gradient_noise
+from sgnoise.study.naming import bundle_supported, custom_model_tag, optimizer_tag
+from sgnoise.training.single import RunSpec, make_optimizer, train_run
 from workflow import REPO, snakemake, write_config
 
 TINY_CNN = {"model": "custom", "factory": "custom_models:tiny_cnn", "kwargs": {"channels": 3}}
@@ -134,7 +134,7 @@ def test_adam_run_learns_and_resumes_bit_identically(tmp_path):
     straight = train_run(spec, data, tmp_path / "a.h5", tmp_path / "a.csv", tmp_path / "a.json", progress_interval_s=None)
     assert straight["learned"]
 
-    from sgnoise import train as train_module
+    from sgnoise.training import single as train_module
 
     calls = {"n": 0}
     original = train_module.measure_noise
@@ -212,8 +212,8 @@ def test_study_tables_and_families_of_custom_npz_and_adam_runs(tmp_path):
 
     import pandas as pd
 
-    from sgnoise.plots.common import family_label
-    from sgnoise.tables import learned_flags, runs_table
+    from sgnoise.figures.style import family_label
+    from sgnoise.aggregate import learned_flags, runs_table
 
     common = dict(loss="nll", batch_size=20, lr=0.01, iterations=4, seed=0)
     runs = {"mine/custom-tiny_cnn-channels3/nll/b20-lr0.01-it4/s0": dict(common, dataset="mine", model=TINY_CNN,
@@ -235,8 +235,8 @@ def test_study_tables_and_families_of_custom_npz_and_adam_runs(tmp_path):
     assert flags["chance_accuracy"].tolist() == [0.25, 0.1]  # the npz dataset's from its run, mnist5k's 1/10
     assert flags["learned"].tolist() == [True, False]
     # α over iterations draws the custom run (no width or scale) too, in black
-    from sgnoise.plots import training
-    from sgnoise.tables import with_learned_flags
+    from sgnoise.figures import training
+    from sgnoise.aggregate import with_learned_flags
 
     runs_frame = with_learned_flags(table, flags)
     alpha = pd.DataFrame([dict(run=run, iteration=it, method="mohammadi", view="pooled", alpha=a)

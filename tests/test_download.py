@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import fakedata
-from sgnoise import download
-from sgnoise.download import (
+from sgnoise.data import download
+from sgnoise.data.download import (
     DATASET_STATS,
     DatasetChecksumError,
     DatasetDownloadError,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sgnoise.store import NoiseDump, NoiseDumpError, NoiseDumpWriter
+from sgnoise.noise.dump import NoiseDump, NoiseDumpError, NoiseDumpWriter
 from test_resume import assert_same_h5, leftover_temporaries
 from workflow import REPO, snakemake, write_config
 
@@ -170,7 +170,7 @@ def test_diverging_run_is_recorded_and_the_rest_completes(divergence_study):
 
 
 def test_unestimated_alpha_rows_and_run_status_marks():
-    from sgnoise.tables import mark_run_status, unestimated_alpha_table
+    from sgnoise.aggregate import mark_run_status, unestimated_alpha_table
 
     columns = ["iteration", "method", "view", "layer", "alpha", "n_samples"]
     table = unestimated_alpha_table([0, 5], ["mohammadi", "hill"], ["pooled"], columns)
@@ -186,7 +186,7 @@ def test_unestimated_alpha_rows_and_run_status_marks():
 def test_configure_determinism_sets_the_thread_count_from_the_config():
     import torch
 
-    from sgnoise.train import configure_determinism
+    from sgnoise.training.single import configure_determinism
 
     before = torch.get_num_threads()
     try:
@@ -199,7 +199,7 @@ def test_configure_determinism_sets_the_thread_count_from_the_config():
 def test_figures_leave_out_diverged_runs_with_a_note():
     import matplotlib.pyplot as plt
 
-    from sgnoise.plots.training import alpha_over_iterations, alpha_vs_width, missing_runs_note
+    from sgnoise.figures.training import alpha_over_iterations, alpha_vs_width, missing_runs_note
 
     runs = pd.DataFrame(dict(run=["a", "b"], status=["ok", "diverged"], diverged_at=[np.nan, 6.0]))
     assert missing_runs_note(runs) == "not shown: b diverged at iteration 6"

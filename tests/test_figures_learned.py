@@ -1,16 +1,16 @@
 """A run that cannot learn (learning rate 1e-7) is flagged in the study tables and drawn apart in the α
-figures, end to end: two real runs (sgnoise.train.train_run), their α tables from the noise dumps
-(sgnoise.views.alpha_table), the study tables (sgnoise.tables), then each α figure; the drawn lines'
+figures, end to end: two real runs (sgnoise.training.single.train_run), their α tables from the noise dumps
+(sgnoise.tail.views.alpha_table), the study tables (sgnoise.aggregate), then each α figure; the drawn lines'
 data are checked against the table they came from."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sgnoise import views
-from sgnoise.plots import grid, tail as tail_plots, training
-from sgnoise.plots.common import is_not_learned_style
-from sgnoise.tables import concat_run_tables, learned_flags, runs_table, with_learned_flags
+from sgnoise.tail import views
+from sgnoise.figures import grid, tail as tail_plots, training
+from sgnoise.figures.style import is_not_learned_style
+from sgnoise.aggregate import concat_run_tables, learned_flags, runs_table, with_learned_flags
 from test_train import spec, synthetic_data
 
 RUNS = {"toy/fcn-d3-w8/nll/b20-lr0.5-it60/s0": 0.5, "toy/fcn-d3-w8/nll/b20-lr1e-07-it60/s0": 1e-7}
@@ -19,7 +19,7 @@ FROZEN = "toy/fcn-d3-w8/nll/b20-lr1e-07-it60/s0"
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from sgnoise.train import train_run
+    from sgnoise.training.single import train_run
 
     root = tmp_path_factory.mktemp("learned")
     status_paths, alpha, metrics, k1 = [], [], [], []

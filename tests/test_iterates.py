@@ -12,7 +12,7 @@ import torch
 from scipy import integrate, stats
 
 from sgnoise import iterates as it
-from sgnoise.stable import sample_sas
+from sgnoise.sde.levy import sample_sas
 
 torch.set_num_threads(1)
 
@@ -229,7 +229,7 @@ def test_stacked_forward_matches_build_model_fcn(small_data):
 
 @pytest.mark.parametrize("loss", ["nll", "hinge"])
 def test_stacked_sgd_step_matches_one_network_at_a_time(small_data, loss):
-    from sgnoise.losses import get_loss
+    from sgnoise.models.losses import get_loss
     from sgnoise.models import build_model
 
     torch.manual_seed(0)
@@ -367,8 +367,8 @@ def _linear_tables():
 
 
 def test_linear_figure_draws_theory_lines_and_measured_points():
-    from sgnoise.plots.common import label_overlaps
-    from sgnoise.plots.iterates import iterate_alpha_vs_eta_over_b
+    from sgnoise.figures.style import label_overlaps
+    from sgnoise.figures.iterates import iterate_alpha_vs_eta_over_b
 
     measured, theory, curves = _linear_tables()
     fig = iterate_alpha_vs_eta_over_b(measured, theory, curves, methods=["mohammadi", "hill"])
@@ -381,8 +381,8 @@ def test_linear_figure_draws_theory_lines_and_measured_points():
 
 
 def test_network_figure_draws_layers_and_sets_apart_what_did_not_learn():
-    from sgnoise.plots.common import is_not_learned_style, label_overlaps
-    from sgnoise.plots.iterates import iterate_alpha_nn
+    from sgnoise.figures.style import is_not_learned_style, label_overlaps
+    from sgnoise.figures.iterates import iterate_alpha_nn
 
     rows = []
     for model, depth in (("fcn-d2-w8", 2), ("fcn-d3-w8", 3)):

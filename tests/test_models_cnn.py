@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from sgnoise.models_cnn import (
+from sgnoise.models.cnn import (
     alexnet,
     alexnet_feature_side,
     alexnet_hidden_width,
@@ -165,7 +165,7 @@ def test_kaiming_init_keeps_the_signal_through_alexnet():
     keeps their spread of order one. The run id says which init a run used."""
     import torch
     from sgnoise.models import build_model
-    from sgnoise.runs import model_tag
+    from sgnoise.study.naming import model_tag
     x = torch.randn(256, 1, 28, 28)
     spread = {}
     for init in ("default", "kaiming"):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sgnoise.losses import cross_entropy, get_loss, linear_hinge
+from sgnoise.models.losses import cross_entropy, get_loss, linear_hinge
 from sgnoise.models import FCN, build_model, fcn_num_parameters, model_tag, parameter_layout
 
 
@@ -73,7 +73,7 @@ def test_cross_entropy_matches_log_softmax_by_hand():
 
 
 def test_losses_by_name_and_closed_form_deltas_match_autograd():
-    from sgnoise.losses import LOSS_AND_DELTA, LOSSES
+    from sgnoise.models.losses import LOSS_AND_DELTA, LOSSES
 
     assert get_loss("nll") is cross_entropy and get_loss("hinge") is linear_hinge
     assert set(LOSS_AND_DELTA) == set(LOSSES) == {"nll", "hinge"}

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from sgnoise.models import LAYER_TYPES, build_model, parameter_layout, parameter_types
-from sgnoise.models_resnet import resnet, resnet_blocks, resnet_num_parameters
-from sgnoise.models_vit import vit, vit_num_parameters
-from sgnoise.runs import model_problem, model_tag
+from sgnoise.models.resnet import resnet, resnet_blocks, resnet_num_parameters
+from sgnoise.models.vit import vit, vit_num_parameters
+from sgnoise.study.naming import model_problem, model_tag
 
 
 def _count(model: nn.Module) -> int:

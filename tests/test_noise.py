@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise.losses import cross_entropy, linear_hinge
+from sgnoise.models.losses import cross_entropy, linear_hinge
 from sgnoise.models import FCN
-from sgnoise.noise import gradient_noise, random_minibatch_noise, select_columns
+from sgnoise.noise.measure import gradient_noise, random_minibatch_noise, select_columns
 
 
 def brute_force_gradients(model, loss_fn, x, y, batches):
@@ -76,7 +76,7 @@ def test_batch_size_larger_than_set_is_an_error():
 def test_measure_noise_memory_switch_zero_policies_and_passes():
     """Held exactly up to ``matrix_memory_mb``, else recomputed; the same statistics either way for both
     zero policies; N predicted right, so one backward pass per mini-batch held and two recomputed."""
-    from sgnoise.noise import CheckpointNoise, measure_noise, partition_batches
+    from sgnoise.noise.measure import CheckpointNoise, measure_noise, partition_batches
 
     torch.manual_seed(0)
     model = FCN(6, 2, 8, 3)

@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 
-from sgnoise.losses import cross_entropy
-from sgnoise.models_cnn import alexnet, vgg
-from sgnoise.noise import gradient_noise, measure_noise
+from sgnoise.models.losses import cross_entropy
+from sgnoise.models.cnn import alexnet, vgg
+from sgnoise.noise.measure import gradient_noise, measure_noise
 
 from test_noise import brute_force_gradients
 

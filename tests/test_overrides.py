@@ -1,4 +1,4 @@
-"""--config overrides read as the schema's types (sgnoise.overrides), nested ones included, checked
+"""--config overrides read as the schema's types (sgnoise.study.overrides), nested ones included, checked
 against the real schemas and through the real command line (a dry run prints the effective run ids)."""
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sgnoise.overrides import OverrideError, coerce_overrides
+from sgnoise.study.overrides import OverrideError, coerce_overrides
 from workflow import REPO
 
 SCHEMAS = {section: yaml.safe_load((REPO / "schemas" / f"{name}.schema.yaml").read_text())

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sgnoise.noise_stats import coordinate_sample, gaussian_reference_norms, noise_norms, sas_scale_from_log_moment
-from sgnoise.phases import detect_phase_change
+from sgnoise.noise.summaries import coordinate_sample, gaussian_reference_norms, noise_norms, sas_scale_from_log_moment
+from sgnoise.tail.phases import detect_phase_change
 
 
 def test_phase_change_found_at_minimum_before_jump():
@@ -56,9 +56,9 @@ def test_all_zero_noise_is_summarised_and_drawn_without_a_fit(tmp_path):
     coordinate figure draws the last checkpoint that has noise."""
     import pandas as pd
 
-    from sgnoise.noise_stats import summarise_dump
-    from sgnoise.plots.grid import coordinate_distribution
-    from sgnoise.store import NoiseDumpWriter
+    from sgnoise.noise.summaries import summarise_dump
+    from sgnoise.figures.grid import coordinate_distribution
+    from sgnoise.noise.dump import NoiseDumpWriter
 
     path = tmp_path / "noise.h5"
     writer = NoiseDumpWriter(path, columns=np.arange(50), layers=[("w", 0, 50)], attrs={"run_id": "r", "config": {}})

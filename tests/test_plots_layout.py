@@ -1,10 +1,10 @@
-"""sgnoise.plots.common.label_overlaps: the layout check run on every figure kind of the tiny study
+"""sgnoise.figures.style.label_overlaps: the layout check run on every figure kind of the tiny study
 (tests/test_workflow.py) finds overlapping labels, and only those."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sgnoise.plots.common import label_overlaps
+from sgnoise.figures.style import label_overlaps
 
 
 def test_crowded_tick_labels_are_found():

@@ -1,4 +1,4 @@
-"""sgnoise.pooled: the paper's pooled α over all P coordinates, streamed in the noise pass, against an
+"""sgnoise.tail.pooled: the paper's pooled α over all P coordinates, streamed in the noise pass, against an
 independent brute-force port of the reference estimator on the whole K × P noise matrix."""
 
 import math
@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise import pooled, tail, views
-from sgnoise.bundle import train_bundle
+from sgnoise.tail import pooled, views
+from sgnoise import tail
+from sgnoise.training.bundle import train_bundle
 from sgnoise.models import build_model
-from sgnoise.noise import measure_noise, partition_batches, select_columns
-from sgnoise.store import NoiseDump
-from sgnoise.train import RunSpec, train_run
+from sgnoise.noise.measure import measure_noise, partition_batches, select_columns
+from sgnoise.noise.dump import NoiseDump
+from sgnoise.training.single import RunSpec, train_run
 
 
 # ----------------------------------------------------------------------------- the brute-force port
@@ -201,7 +202,7 @@ def test_bundle_members_pooled_is_the_reference_estimate(tmp_path):
     small_paths = [{key: small / f"m{i}" / Path_name for key, Path_name in
                     (("noise", "noise.h5"), ("metrics", "metrics.csv"), ("status", "status.json"))} for i in range(2)]
     train_bundle(specs, data, small_paths, max_members=2, matrix_memory_mb=0.1)
-    from sgnoise.losses import get_loss
+    from sgnoise.models.losses import get_loss
     for i, spec in enumerate(specs):
         model = final_model(spec, parameters[i])
         matrix = brute_force_noise(model, get_loss(spec.loss), data["train_x"], data["train_y"], spec.batch_size)

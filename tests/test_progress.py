@@ -1,4 +1,4 @@
-"""Progress lines of training (sgnoise.progress): the numbers in them against a brute-force replay of
+"""Progress lines of training (sgnoise.training.progress): the numbers in them against a brute-force replay of
 the same steps, the interval, the ETA, and the same lines from a bundle."""
 
 import re
@@ -6,9 +6,9 @@ import re
 import pytest
 import torch
 
-from sgnoise.bundle import train_bundle
-from sgnoise.progress import Progress, format_duration
-from sgnoise.train import RunSpec, train_run
+from sgnoise.training.bundle import train_bundle
+from sgnoise.training.progress import Progress, format_duration
+from sgnoise.training.single import RunSpec, train_run
 from test_bundle import member_specs, output_paths, synthetic_data as bundle_data
 from test_train import spec, synthetic_data
 
@@ -58,9 +58,9 @@ def test_format_duration():
 
 def _replayed_batch_stats(run_spec, data):
     """Mini-batch loss and accuracy of every SGD step, replayed by hand with the loop's data order."""
-    from sgnoise.losses import get_loss
+    from sgnoise.models.losses import get_loss
     from sgnoise.models import build_model
-    from sgnoise.train import seed_everything
+    from sgnoise.training.single import seed_everything
 
     generator = seed_everything(run_spec.seed)
     model = build_model(run_spec.model, tuple(data["train_x"].shape[1:]), data["num_classes"])

@@ -1,4 +1,4 @@
-"""Resumable training: the state directory (sgnoise.state), resuming train_run after an interruption
+"""Resumable training: the state directory (sgnoise.training.state), resuming train_run after an interruption
 at any moment (bit-identical outputs), and the workflow kill tests (SIGKILL of the training job and
 of snakemake itself, then the same command; outputs byte-identical to an uninterrupted run)."""
 
@@ -20,10 +20,10 @@ import pytest
 import torch
 import yaml
 
-import sgnoise.train
-from sgnoise.state import (RunStateDirectory, StateError, fingerprint, remove_stale_temporaries, restore_rng,
+import sgnoise.training.single
+from sgnoise.training.state import (RunStateDirectory, StateError, fingerprint, remove_stale_temporaries, restore_rng,
                            rng_snapshot)
-from sgnoise.train import RunSpec, load_run_data, train_run
+from sgnoise.training.single import RunSpec, load_run_data, train_run
 from test_train import synthetic_data
 from workflow import REPO, snakemake
 
@@ -80,7 +80,7 @@ def leftover_temporaries(root) -> list[Path]:
             and (p.name.endswith(".partial") or (p.name.startswith(".") and ".tmp" in p.name))]
 
 
-# ----------------------------------------------------------------------------- sgnoise.state
+# ----------------------------------------------------------------------------- sgnoise.training.state
 
 
 def test_fingerprint_depends_on_every_value_not_on_key_order():
@@ -187,7 +187,7 @@ class Interrupted(BaseException):
 
 def interrupt_after(monkeypatch, n_loss_calls):
     """Make the n-th loss evaluation (steps, evaluations and noise passes all count) raise Interrupted."""
-    real_get_loss = sgnoise.train.get_loss
+    real_get_loss = sgnoise.training.single.get_loss
     calls = [0]
 
     def get_loss(name):
@@ -199,7 +199,7 @@ def interrupt_after(monkeypatch, n_loss_calls):
                 raise Interrupted
             return loss(out, target)
         return counted
-    monkeypatch.setattr(sgnoise.train, "get_loss", get_loss)
+    monkeypatch.setattr(sgnoise.training.single, "get_loss", get_loss)
 
 
 def train(out, spec, state_root, **options):
@@ -248,7 +248,7 @@ def test_wall_time_saves_land_between_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(Interrupted):
         train(tmp_path, make_spec(), state_root, state_interval_s=1e-9)
     with RunStateDirectory(state_root / make_spec().run_id) as directory:
-        state, _ = directory.load_state(sgnoise.train.run_fingerprint(make_spec(), "cpu"))
+        state, _ = directory.load_state(sgnoise.training.single.run_fingerprint(make_spec(), "cpu"))
         assert state["iteration"] not in make_spec().checkpoints and state["iteration"] > 7
         assert state["checkpoints_done"] == [0, 2, 7] and [r["iteration"] for r in state["rows"]] == [0, 2, 7]
         assert list(directory.checkpoint_files()) == [0, 2, 7]
@@ -259,7 +259,7 @@ def test_wall_time_saves_land_between_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(Interrupted):
         train(tmp_path, make_spec(), state_root2, state_interval_s=None)
     with RunStateDirectory(state_root2 / make_spec().run_id) as directory:
-        state, _ = directory.load_state(sgnoise.train.run_fingerprint(make_spec(), "cpu"))
+        state, _ = directory.load_state(sgnoise.training.single.run_fingerprint(make_spec(), "cpu"))
         assert state["iteration"] == 7
 
 
@@ -306,7 +306,7 @@ def test_disk_full_keeps_the_last_state_and_leaves_no_partial_file(tmp_path, mon
     with pytest.raises(OSError, match="No space left"):
         train(tmp_path, make_spec(), state_root, state_interval_s=1e-9)
     monkeypatch.undo()
-    monkeypatch.setattr(sgnoise.train.NoiseDumpWriter, "add_checkpoint", no_space)  # full while assembling the dump
+    monkeypatch.setattr(sgnoise.training.single.NoiseDumpWriter, "add_checkpoint", no_space)  # full while assembling the dump
     with pytest.raises(OSError, match="No space left"):
         train(tmp_path, make_spec(), state_root, state_interval_s=1e-9)
     assert leftover_temporaries(tmp_path) == [] and not (tmp_path / "noise.h5").exists()

@@ -1,4 +1,4 @@
-"""sgnoise.runs: run-id tags and bundle keys (torch-free, so fast): every tag part tells two runs apart."""
+"""sgnoise.study.naming: run-id tags and bundle keys (torch-free, so fast): every tag part tells two runs apart."""
 
 import dataclasses
 import hashlib
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sgnoise.runs import MODELS, SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_name, bundle_supported, model_tag
+from sgnoise.study.naming import MODELS, SHARED_FIELDS, VARYING_FIELDS, bundle_key, bundle_name, bundle_supported, model_tag
 
 
 def test_model_tags_are_exact_and_each_part_distinguishes_runs():
@@ -42,7 +42,7 @@ def test_bundle_support_name_and_key():
     assert bundle_name(ids) == hashlib.sha1(b"a-run b-run").hexdigest()[:12]
     assert bundle_name(ids) != bundle_name(ids[::-1])
     assert not set(SHARED_FIELDS) & set(VARYING_FIELDS)
-    from sgnoise.train import RunSpec  # every field of a run is shared by its bundle or may vary in it
+    from sgnoise.training.single import RunSpec  # every field of a run is shared by its bundle or may vary in it
 
     assert set(SHARED_FIELDS) | set(VARYING_FIELDS) == {f.name for f in dataclasses.fields(RunSpec)}
     assert VARYING_FIELDS == ("run_id", "seed", "lr", "loss")

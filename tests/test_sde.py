@@ -28,7 +28,7 @@ from sgnoise.sde import (
     simulate_exit_sweep,
     summarise_exit_times,
 )
-from sgnoise.stable import sample_isotropic_sas, sample_sas
+from sgnoise.sde.levy import sample_isotropic_sas, sample_sas
 
 # --------------------------------------------------------------------------- potentials
 
@@ -445,7 +445,7 @@ def test_exit_study_cases_follow_the_config_block():
 def test_every_sde_figure_draws_its_table(small_tables):
     import matplotlib.figure
 
-    from sgnoise.plots.sde import FIGURE_FUNCTIONS
+    from sgnoise.figures.sde import FIGURE_FUNCTIONS
 
     assert sorted(FIGURE_FUNCTIONS) == sorted([
         "sde_exit_vs_eps", "sde_exit_vs_width", "sde_exit_vs_depth", "sde_exit_distribution", "sde_levy_paths",
@@ -471,7 +471,7 @@ def test_every_sde_figure_draws_its_table(small_tables):
 
 
 def test_sweep_figure_draws_one_theory_line_per_alpha(small_tables):
-    from sgnoise.plots.sde import exit_vs_eps_figure
+    from sgnoise.figures.sde import exit_vs_eps_figure
 
     summary = small_tables["exit_vs_eps"][0]
     fig = exit_vs_eps_figure(summary)

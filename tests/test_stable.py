@@ -1,10 +1,10 @@
-"""sgnoise.stable against scipy.stats.levy_stable, closed forms and the stable laws' own identities."""
+"""sgnoise.sde.levy against scipy.stats.levy_stable, closed forms and the stable laws' own identities."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from sgnoise.stable import (
+from sgnoise.sde.levy import (
     levy_motion_increments,
     levy_motion_paths,
     sample_isotropic_sas,

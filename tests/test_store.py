@@ -4,7 +4,7 @@ import pytest
 
 import sgnoise
 
-from sgnoise.store import NoiseDump, NoiseDumpError, NoiseDumpWriter
+from sgnoise.noise.dump import NoiseDump, NoiseDumpError, NoiseDumpWriter
 
 LAYERS = [("layers.0.weight", 0, 30), ("layers.1.weight", 30, 20)]
 

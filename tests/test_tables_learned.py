@@ -1,4 +1,4 @@
-"""The `learned` flag of the study tables (sgnoise.tables.learned_flags) and the tables rule's script
+"""The `learned` flag of the study tables (sgnoise.aggregate.learned_flags) and the tables rule's script
 writing it into runs.csv, alpha.csv, metrics.csv and alpha_k1.csv (run without snakemake)."""
 
 import json
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sgnoise.tables import (concat_run_tables, last_checkpoint, learned_flags, runs_table, with_learned_flags)
+from sgnoise.aggregate import (concat_run_tables, last_checkpoint, learned_flags, runs_table, with_learned_flags)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sgnoise import tail, views
+from sgnoise import tail
+from sgnoise.tail import views
 
 EXTREME_METHODS = ("hill", "pickands", "moment")
 

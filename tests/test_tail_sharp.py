@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sgnoise import tail
-from sgnoise.stable import sample_sas
+from sgnoise.sde.levy import sample_sas
 
 REPLICATES = 200
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sgnoise import pooled, validation
-from sgnoise.stable import sample_sas
+from sgnoise.tail import pooled, validation
+from sgnoise.sde.levy import sample_sas
 
 CI = {"method": "auto", "level": 0.95, "replicates": 0, "seed": 0}
 

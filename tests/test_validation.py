@@ -1,5 +1,5 @@
-"""sgnoise.validation (synthetic estimator study, scale-mixture demonstration) and the tail
-figures of sgnoise.plots.tail."""
+"""sgnoise.tail.validation (synthetic estimator study, scale-mixture demonstration) and the tail
+figures of sgnoise.figures.tail."""
 
 import matplotlib
 
@@ -10,9 +10,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sgnoise import tail, validation, views  # noqa: E402
-from sgnoise.plots import tail as tail_plots  # noqa: E402
-from sgnoise.plots.common import save_figure  # noqa: E402
+from sgnoise import tail  # noqa: E402
+from sgnoise.tail import validation, views  # noqa: E402
+from sgnoise.figures import tail as tail_plots  # noqa: E402
+from sgnoise.figures.style import save_figure  # noqa: E402
 
 
 @pytest.fixture(scope="module")

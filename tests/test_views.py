@@ -1,4 +1,4 @@
-"""sgnoise.views: the four views of a noise dump, streaming equal to in-memory, exact streamed
+"""sgnoise.tail.views: the four views of a noise dump, streaming equal to in-memory, exact streamed
 order statistics, the scale-mixture acceptance check, and the alpha config schema."""
 
 from pathlib import Path
@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sgnoise import tail, views
-from sgnoise.store import NoiseDumpWriter
+from sgnoise import tail
+from sgnoise.tail import views
+from sgnoise.noise.dump import NoiseDumpWriter
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "alpha.schema.yaml"
 K, R, M = 40, 100, 600

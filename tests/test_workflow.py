@@ -64,7 +64,7 @@ def test_api_table_equals_the_workflows_alpha_csv(tiny_study):
 
     from sgnoise import api
     from sgnoise.models import build_model
-    from sgnoise.train import load_run_data, seed_everything
+    from sgnoise.training.single import load_run_data, seed_everything
 
     run = "mnist5k/fcn-d2-w8/nll/b500-lr0.1-it30/s0"
     workflow = pd.read_csv(tiny_study / "results/runs" / run / "alpha.csv")
@@ -210,7 +210,7 @@ def test_report_in_a_real_browser(tiny_study):
 
 def test_no_figure_has_overlapping_labels(tiny_study):
     """Every figure kind of the tiny study re-rendered with the layout check on
-    (sgnoise.plots.common.label_overlaps): no two tick labels of an axis, and no labels of two panels,
+    (sgnoise.figures.style.label_overlaps): no two tick labels of an axis, and no labels of two panels,
     overlap."""
     import json
 
