@@ -26,13 +26,11 @@ import numpy as np
 import torch
 
 from sgnoise import tail
+from sgnoise.study.spec import DEFAULT_K1_GRID  # noqa: F401  (re-exported)
 
 ZERO_POLICIES = ("exclude", "eps")
 EPS = float(np.spacing(1))  # numpy's spacing(1), the reference code's eps
 K1_POLICIES = ("reference", "fixed", "median")
-# block lengths measured in every noise pass besides the reference one: a 1-2-5 grid (alpha_vs_k1)
-# that contains the follow-up work's median set {2, 5, 10, 20, 50, 100, 500, 1000}
-DEFAULT_K1_GRID = (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 MEDIAN_K1_GRID = (2, 5, 10, 20, 50, 100, 500, 1000)
 STATISTICS = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "cell_sum_d", "cell_count", "n_entries",
               "n_columns", "n_used", "power_sums", "k1_reference")

@@ -20,7 +20,6 @@ import random
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from sgnoise.models import build_model, parameter_layout
 from sgnoise.noise.measure import measure_noise, random_minibatch_noise, select_columns
 from sgnoise.training.progress import Progress
 from sgnoise.study.naming import ADAM_BETAS, OPTIMIZERS
-from sgnoise.tail.pooled import DEFAULT_K1_GRID
+from sgnoise.study.spec import RunSpec  # noqa: F401  (re-exported)
 from sgnoise.training.state import (RunStateDirectory, fingerprint, remove_stale_temporaries, restore_rng, rng_snapshot,
                            temporary_state_directory)
 from sgnoise.noise.dump import NoiseDumpWriter
@@ -84,40 +83,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-@dataclass
-class RunSpec:
-    """One run: the config values that change its result (see the run id in rules/common.smk)."""
-
-    run_id: str
-    dataset: str
-    model: dict
-    loss: str
-    batch_size: int
-    lr: float
-    iterations: int
-    seed: int
-    lr_milestones: list = field(default_factory=list)
-    lr_factor: float = 0.5
-    checkpoints: list = field(default_factory=list)
-    max_coords: int | None = None
-    noise_seed: int = 0
-    random_minibatches: int = 0
-    on_divergence: str = "record"
-    checksum: bool = False
-    pooled_k1_grid: list = field(default_factory=lambda: list(DEFAULT_K1_GRID))  # K1s of the streamed pooled estimate
-    pooled_zeros: str = "exclude"  # exact zeros in the pooled estimate: exclude, or eps (the reference code)
-    noise_test_set: bool = False  # also stream the pooled statistics of the test set's partition
-    dataset_path: str | None = None  # a user's prepared .npz (config dataset: {kind: npz}); None: a built-in dataset
-    optimizer: dict | None = None  # None: plain SGD; {"name": "adam", "betas": [β1, β2]}: Adam at step size lr
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "RunSpec":
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def make_optimizer(spec: RunSpec, model):
