@@ -1,4 +1,4 @@
-# Lévy-SDE first-exit simulations (issue 4; PAPER.md §5). Simulation rules cache tidy tables in
+# Lévy-SDE first-exit simulations (issue 4; docs/science.md §5). Simulation rules cache tidy tables in
 # results/sde/, one job per study, each seeded from config["sde"]["seed"], the study and the case;
 # one named rule per figure draws them (results/figures/sde_*.pdf|png). Config: schemas/sde.schema.yaml.
 

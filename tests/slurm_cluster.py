@@ -1,7 +1,7 @@
 """A real one-node SLURM cluster on this machine, for workflow tests.
 
 Brings up Debian's Slurm 22.05 (``slurmctld``, ``slurmd``, ``munge``) as root
-without systemd, following DESIGN.md section 4: munged runs as the munge user,
+without systemd, following docs/slurm.md: munged runs as the munge user,
 ``slurm.conf`` is written to a private state directory and symlinked to
 ``/etc/slurm/slurm.conf`` (the jobstep plugin drops ``SLURM_CONF``, so the
 inner ``srun`` only finds the config there), ``slurmctld -D`` and ``slurmd -D``

@@ -67,7 +67,7 @@ def test_mean_exit_time_theory_closed_form_and_scalings():
     t = mean_exit_time_theory(1.5, 0.05, -1.0, 1.0)
     assert mean_exit_time_theory(1.5, 0.1, -1.0, 1.0) == pytest.approx(t * 2**-1.5)
     assert mean_exit_time_theory(1.5, 0.05, -2.0, 2.0) == pytest.approx(t * 2**1.5)
-    assert t == pytest.approx(224.2, rel=1e-3)  # PAPER.md §5
+    assert t == pytest.approx(224.2, rel=1e-3)  # docs/science.md §5
     assert mean_exit_time_theory(1.2, 0.05, -1.0, 1.0) == pytest.approx(65.5, rel=1e-3)
     # One-sided basin: only the reachable side counts.
     assert mean_exit_time_theory(1.5, 0.05, -np.inf, 1.0) == pytest.approx(2 * t)

@@ -22,7 +22,7 @@ Layout under ``root`` (default ``resources/data`` in the workflow)::
     <root>/cifar100/cifar-100-python.tar.gz
     <root>/cifar100/cifar-100-python/     train, test, meta
 
-Normalisation (PAPER.md §4): x = (pixel / 255 − mean_c) / sd_c per channel c.
+Normalisation (docs/science.md §4): x = (pixel / 255 − mean_c) / sd_c per channel c.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "cifar10", "cifar100")
 
-#: Per-channel mean and standard deviation of the pixel values scaled to [0, 1] (PAPER.md §4).
+#: Per-channel mean and standard deviation of the pixel values scaled to [0, 1] (docs/science.md §4).
 DATASET_STATS: dict[str, dict[str, tuple[float, ...]]] = {
     "mnist": {"mean": (0.1307,), "sd": (0.3081,)},
     "cifar10": {"mean": (0.491, 0.482, 0.447), "sd": (0.247, 0.243, 0.262)},
@@ -535,7 +535,7 @@ def download_dataset(
 
 
 def normalise_images(pixels: np.ndarray, name: str) -> torch.Tensor:
-    """uint8 images (N, C, H, W) -> float32 tensor (pixel / 255 − mean_c) / sd_c (PAPER.md §4)."""
+    """uint8 images (N, C, H, W) -> float32 tensor (pixel / 255 − mean_c) / sd_c (docs/science.md §4)."""
     stats = DATASET_STATS[_check_name(name)]
     if pixels.ndim != 4 or pixels.shape[1] != len(stats["mean"]):
         raise ValueError(f"pixels must have shape (N, {len(stats['mean'])}, H, W), got {pixels.shape}")

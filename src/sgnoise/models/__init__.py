@@ -1,4 +1,4 @@
-"""Model registry. FCN(depth, width): bias-free Linear layers with ReLU (PAPER.md §4); AlexNet and VGG
+"""Model registry. FCN(depth, width): bias-free Linear layers with ReLU (docs/science.md §4); AlexNet and VGG
 (sgnoise.models.cnn), CIFAR ResNet (sgnoise.models.resnet), a small ViT (sgnoise.models.vit), and user
 models built by a factory function named in the config (``custom``)."""
 

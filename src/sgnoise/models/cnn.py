@@ -50,12 +50,12 @@ def alexnet_feature_side(input_size: int) -> int:
 
 
 def alexnet_hidden_width(num_features: int) -> int:
-    """Classifier width n·(1 + ⌊log2 n⌋) for n flattened features (n = ch on 32×32 inputs; PAPER.md §4)."""
+    """Classifier width n·(1 + ⌊log2 n⌋) for n flattened features (n = ch on 32×32 inputs; docs/science.md §4)."""
     return num_features * num_features.bit_length()  # bit_length(n) = 1 + ⌊log2 n⌋
 
 
 class AlexNet(nn.Module):
-    """AlexNet-style CNN of the paper (PAPER.md §4) with channel scale ``ch``.
+    """AlexNet-style CNN of the paper (docs/science.md §4) with channel scale ``ch``.
 
     features: Conv(in→ch, 4×4, stride 2, pad 2)–ReLU–MaxPool(3, 2)–Conv(ch→ch, 5×5, pad 2)–ReLU–
     MaxPool(3, 2)–3 × [Conv(ch→ch, 3×3, pad 1)–ReLU]–MaxPool(3, 2); for 32×32 inputs the result
@@ -123,7 +123,7 @@ def alexnet_num_parameters(scale: int, num_classes: int, in_channels: int = 3, i
 
 
 def alexnet(scale: int, num_classes: int, in_channels: int = 3, *, input_size: int = 32) -> AlexNet:
-    """AlexNet-style CNN with channel scale ``scale`` (PAPER.md §4); dropout off in eval mode (noise pass)."""
+    """AlexNet-style CNN with channel scale ``scale`` (docs/science.md §4); dropout off in eval mode (noise pass)."""
     return AlexNet(scale, num_classes, in_channels, input_size)
 
 

@@ -1,4 +1,4 @@
-"""Stochastic gradient noise at a checkpoint: U_B(w) = g_B(w) − ∇f(w) (PAPER.md §2).
+"""Stochastic gradient noise at a checkpoint: U_B(w) = g_B(w) − ∇f(w) (docs/science.md §2).
 
 The evaluation set is split into K = ⌊n/b⌋ disjoint mini-batches in a fixed order (the
 trailing n mod b points are not used); ∇f is the mean of the K mini-batch gradients, so the

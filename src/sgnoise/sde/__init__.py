@@ -1,6 +1,6 @@
 """Lévy-driven SDEs: Euler scheme, first exit from a basin, and the theory they are checked against.
 
-Continuous model (PAPER.md §5): dX = −U'(X) dt + ε dL_t, with L the α-stable Lévy motion whose
+Continuous model (docs/science.md §5): dX = −U'(X) dt + ε dL_t, with L the α-stable Lévy motion whose
 L_1 ~ SαS(α, 1) (characteristic function exp(−|u|^α)); for α = 2, L = √2·W (W standard Brownian).
 Discrete SGD-like model (Nguyen et al., NeurIPS 2019): W_{k+1} = W_k − η∇f(W_k) + ε η^{1/α} ζ_k.
 

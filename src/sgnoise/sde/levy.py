@@ -1,6 +1,6 @@
 """Symmetric α-stable (SαS) random numbers and Lévy motion.
 
-Parametrisation (PAPER.md §2): SαS(α, σ) has characteristic function
+Parametrisation (docs/science.md §2): SαS(α, σ) has characteristic function
 E exp(iuX) = exp(−|σu|^α), 0 < α ≤ 2; α = 2 is N(0, 2σ²), α = 1 is Cauchy(0, σ).
 It equals scipy's ``levy_stable(alpha, 0, scale=σ)`` (β = 0, where S0 and S1 coincide).
 """

@@ -4,7 +4,7 @@
   ``scipy.stats.levy_stable`` (Chambers–Mallows–Stuck; independent of ``sgnoise.sde.levy``), for a
   grid of true α and sample sizes; ``validation_summary`` turns it into bias and RMSE.
 - ``scale_mixture``: Gaussian noise whose columns have log-normal scales, seen through the
-  pooled, scale-normalised and per-parameter views: pooling alone fakes heavy tails (PAPER.md §6).
+  pooled, scale-normalised and per-parameter views: pooling alone fakes heavy tails (docs/science.md §6).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A checkpoint holds the K × M partition noise matrix (rows = disjoint mini-batches, columns =
 stored coordinates) and optionally an R × M matrix of independently drawn mini-batches. Views
-(DESIGN.md §2, PAPER.md §6):
+(docs/architecture.md, docs/science.md §6):
 
 - ``pooled``: the paper's estimate: all P coordinates of every partition mini-batch, flattened in C
   order (parameter order within a mini-batch), contiguous K1-blocks; streamed in the noise pass
@@ -798,7 +798,7 @@ def alpha_table(path, methods=("mohammadi",), views=("pooled",), zeros="exclude"
                 normality=None, memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, per_parameter_source="auto",
                 return_per_parameter=False, per_parameter_methods=None, k1=None, return_k1=False,
                 null_columns=DEFAULT_NULL_COLUMNS):
-    """α for every checkpoint of the noise dump at ``path``, per method and view (DESIGN.md §2).
+    """α for every checkpoint of the noise dump at ``path``, per method and view (docs/architecture.md).
 
     ``method_options``: {method: options for ``tail.estimate_alpha``}; ``ci``: method ("auto",
     "analytic", "bootstrap", "none"), level, replicates, block_size ("row" = one mini-batch, or a
