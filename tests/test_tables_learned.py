@@ -99,10 +99,13 @@ def test_tables_script_writes_learned_and_the_last_checkpoint_of_alpha_k1(tmp_pa
                    excess="results/tables/excess_heavy_tail.csv", agreement="results/tables/estimator_agreement.csv")
     (tmp_path / "results/tables").mkdir()
     (tmp_path / "results/report").mkdir()
+    class Named(dict):  # snakemake's named lists: .name and .items()
+        __getattr__ = dict.__getitem__
+
     snakemake = SimpleNamespace(
-        input=SimpleNamespace(alpha=files("alpha.csv"), per_parameter=files("alpha_per_parameter.csv"),
+        input=Named(alpha=files("alpha.csv"), per_parameter=files("alpha_per_parameter.csv"),
                               metrics=files("metrics.csv"), status=files("status.json"), alpha_k1=files("alpha_k1.csv")),
-        output=SimpleNamespace(**outputs), log=[str(tmp_path / "tables.log")],
+        output=Named(**outputs), log=[str(tmp_path / "tables.log")],
         params=SimpleNamespace(runs=specs, method="mohammadi", phase_min_jump=0.05, learned_margin=0.05,
                                alpha={"methods": ["mohammadi"], "k1": {"fixed": 10, "grid": [2, 5, 10]}}))
     import sys
