@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from sgnoise import tail
-from sgnoise.tail import views
 
 LEVEL = 0.05
 
@@ -96,8 +95,8 @@ def test_every_view_reports_a_calibrated_test():
     rejected = {}
     for _ in range(100):
         partition = gaussian_columns(rng, 40, 1000, zero_fraction=0.1)
-        table = views.alpha_views(partition, views=("pooled", "pooled_stored", "pooled_normalised", "per_layer"),
-                                  null_columns=0, normality={"level": LEVEL})
+        table = tail.alpha_views(partition, views=("pooled", "pooled_stored", "pooled_normalised", "per_layer"),
+                                 null_columns=0, normality={"level": LEVEL})
         for row in table.itertuples():
             rejected.setdefault(row.view, []).append(row.normality_pvalue < LEVEL)
         assert set(table["normality_test"]) == {"column_omnibus"}
@@ -110,15 +109,15 @@ def test_every_view_reports_a_calibrated_test():
 def test_normality_pooled_entries_is_the_old_test_and_is_named():
     rng = np.random.default_rng(7)
     partition = gaussian_columns(rng, 40, 1000)
-    table = views.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "entries"}, null_columns=0)
+    table = tail.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "entries"}, null_columns=0)
     assert table["normality_test"].item() == "dagostino_entries"
     assert table["normality_pvalue"].item() == pytest.approx(tail.normality_test(partition)[1], abs=0, rel=1e-9)
     with pytest.raises(ValueError, match="normality pooled"):
-        views.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "rows"})
+        tail.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "rows"})
 
 
 def _per_parameter_row(matrix, random=None, **options):
-    table = views.alpha_views(matrix, random, views=("per_parameter",), **options)
+    table = tail.alpha_views(matrix, random, views=("per_parameter",), **options)
     return table.iloc[0]
 
 

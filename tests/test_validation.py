@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sgnoise import tail  # noqa: E402
-from sgnoise.tail import validation, views  # noqa: E402
+from sgnoise.tail import validation  # noqa: E402
 from sgnoise.figures import tail as tail_plots  # noqa: E402
 from sgnoise.figures.style import save_figure  # noqa: E402
 
@@ -100,9 +100,9 @@ def alpha_tables():
     tables, per_parameter = [], []
     for run in ("mnist/fcn-d2-w8/nll/b100-lr0.1/s0", "mnist/fcn-d2-w8/nll/b100-lr0.1/s1", "cifar10/fcn-d2-w8/nll/b100-lr0.1/s0"):
         for iteration in (0, 50):
-            table, side = views.alpha_views(rng.standard_t(3, size=(40, 300)), column_layer=np.repeat([0, 1], 150),
-                                            layer_names=["a", "b"], iteration=iteration, views=views.VIEWS,
-                                            methods=("mohammadi", "hill"), return_per_parameter=True)
+            table, side = tail.alpha_views(rng.standard_t(3, size=(40, 300)), column_layer=np.repeat([0, 1], 150),
+                                           layer_names=["a", "b"], iteration=iteration, views=tail.VIEWS,
+                                           methods=("mohammadi", "hill"), return_per_parameter=True)
             tables.append(table.assign(run=run))
             per_parameter.append(side.assign(run=run))
     return pd.concat(tables, ignore_index=True), pd.concat(per_parameter, ignore_index=True)
