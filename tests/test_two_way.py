@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sgnoise.tail import pooled, validation
+from sgnoise.tail import pooled, synthetic
 from sgnoise.tail.pooled_alpha import _interval_at
 from sgnoise.sde.levy import sample_sas
 
@@ -101,11 +101,11 @@ def test_two_way_interval_covers_on_partition_rows_where_the_iid_one_does_not():
 
 
 def test_calibration_study_reports_the_streamed_interval():
-    table = validation.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
-                                         controls=(), test_columns=50, pooled_columns=3000, pooled_replicates=3)
-    rows = table[table["method"] == validation.POOLED_METHOD]
+    table = synthetic.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
+                                        controls=(), test_columns=50, pooled_columns=3000, pooled_replicates=3)
+    rows = table[table["method"] == synthetic.POOLED_METHOD]
     assert list(rows["sample"]) == ["iid", "partition"] and set(rows["replicates"]) == {3}
     assert set(rows["n_columns"]) == {3000} and rows["mean_width"].notna().all()
-    none = validation.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
-                                        controls=(), test_columns=50)
-    assert validation.POOLED_METHOD not in set(none["method"])
+    none = synthetic.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
+                                       controls=(), test_columns=50)
+    assert synthetic.POOLED_METHOD not in set(none["method"])

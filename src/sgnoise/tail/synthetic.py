@@ -4,7 +4,10 @@
   ``scipy.stats.levy_stable`` (Chambers–Mallows–Stuck; independent of ``sgnoise.sde.levy``), for a
   grid of true α and sample sizes; ``validation_summary`` turns it into bias and RMSE.
 - ``scale_mixture``: Gaussian noise whose columns have log-normal scales, seen through the
-  pooled, scale-normalised and per-parameter views: pooling alone fakes heavy tails (docs/science.md §6).
+  pooled, scale-normalised and per-parameter views: pooling alone fakes heavy tails (docs/science.md §6);
+- ``calibration_study``: coverage of every estimator's default interval on SαS matrices (i.i.d. and
+  zero-sum partition rows), size and power of the reported Gaussianity tests, and controls outside
+  the stable family (Student t, Laplace).
 """
 
 from __future__ import annotations
