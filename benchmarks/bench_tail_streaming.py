@@ -3,7 +3,7 @@
     python benchmarks/bench_tail_streaming.py [--rows 1000] [--columns 100000] [--budget-mb 256]
 
 Baseline ("in_memory"): read the whole K × M matrix (NoiseDump.noise_array) and call
-sgnoise.tail.estimate_alpha. Candidate ("streamed"): sgnoise.tail.views.alpha_table with the pooled view,
+sgnoise.tail.estimate_alpha. Candidate ("streamed"): sgnoise.tail.alpha_table with the pooled view,
 the same estimator, no interval or normality test, and a memory budget well below the matrix, so the
 matrix is read in row blocks. Each variant runs in its own subprocess (3 timed runs, median; one
 more under tracemalloc for the peak of traced allocations, numpy's included); peak RSS is the
@@ -50,7 +50,6 @@ def make_dump(path: Path, rows: int, columns: int) -> None:
 
 def run_variant(variant: str, path: str, budget_mb: float, trace: bool) -> dict:
     from sgnoise import tail
-    from sgnoise.tail import views
     from sgnoise.noise.dump import NoiseDump
 
     if trace:
@@ -60,8 +59,8 @@ def run_variant(variant: str, path: str, budget_mb: float, trace: bool) -> dict:
         with NoiseDump(path) as dump:
             alpha = tail.estimate_alpha(dump.noise_array(ITERATION), "mohammadi")
     else:
-        table = views.alpha_table(path, methods=["mohammadi"], views=["pooled"], ci={"method": "none"},
-                                  normality={"test": "none"}, memory_budget_mb=budget_mb)
+        table = tail.alpha_table(path, methods=["mohammadi"], views=["pooled"], ci={"method": "none"},
+                                 normality={"test": "none"}, memory_budget_mb=budget_mb)
         alpha = float(table["alpha"].iloc[0])
     seconds = time.perf_counter() - start
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None

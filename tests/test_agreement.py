@@ -14,7 +14,6 @@ from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 
 from sgnoise import aggregate as tables  # noqa: E402
 from sgnoise import tail  # noqa: E402
-from sgnoise.tail import views  # noqa: E402
 from sgnoise.figures import agreement as agreement_plots  # noqa: E402
 from sgnoise.figures import grid, training  # noqa: E402
 from sgnoise.noise.dump import NoiseDumpWriter  # noqa: E402
@@ -76,7 +75,7 @@ def test_hill_plot_table_reads_the_last_checkpoint_of_a_dump(tmp_path):
         matrices[iteration][0, :10] = 0.0
         writer.add_checkpoint(iteration, matrices[iteration], np.zeros(300), {"lr": 0.1})
     writer.close()
-    table = views.hill_plot_table(path, points=20)
+    table = tail.hill_plot_table(path, points=20)
     assert set(table["iteration"]) == {7} and set(table["method"]) == set(tail.TOP_METHODS)
     sample = matrices[7].astype(np.float64).reshape(-1)
     sample = sample[sample != 0]
@@ -88,10 +87,10 @@ def test_hill_plot_table_reads_the_last_checkpoint_of_a_dump(tmp_path):
         assert auto["alpha"].iloc[0] == pytest.approx(tail.ESTIMATORS[method](sample))
         k = int(rows["k"].iloc[len(rows) // 2])
         assert rows.loc[rows["k"] == k, "tail_fraction"].iloc[0] == pytest.approx(tail.top_count(method, sample.size, k) / sample.size)
-    first = views.hill_plot_table(path, iteration=0, points=20)
+    first = tail.hill_plot_table(path, iteration=0, points=20)
     assert set(first["iteration"]) == {0}
     with pytest.raises(ValueError, match="no checkpoint at iteration 3"):
-        views.hill_plot_table(path, iteration=3)
+        tail.hill_plot_table(path, iteration=3)
 
 
 # ---------------------------------------------------------------------------- the agreement table

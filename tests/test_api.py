@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sgnoise import api
-from sgnoise.tail import views
+from sgnoise.tail import COLUMNS, alpha_table
 
 
 def _data(n=240, features=12, classes=3, seed=0):
@@ -28,7 +28,7 @@ def test_measure_returns_the_alpha_table_of_the_current_weights_and_leaves_them(
     model, (x, y) = _model(), _data()
     before = [p.detach().clone() for p in model.parameters()]
     table = api.measure(model, "nll", (x, y), batch_size=20, alpha=ALPHA, max_coords=None)
-    assert list(table.columns[: len(views.COLUMNS)]) == views.COLUMNS
+    assert list(table.columns[: len(COLUMNS)]) == COLUMNS
     assert set(table["iteration"]) == {0} and set(table["method"]) == {"mohammadi", "hill"}
     pooled = table[(table["view"] == "pooled") & (table["method"] == "mohammadi")]
     n_params = sum(p.numel() for p in model.parameters())
@@ -46,7 +46,7 @@ def test_train_and_measure_trains_in_place_and_keeps_its_files(tmp_path):
     assert sorted(result.metrics["iteration"]) == sorted(set(result.alpha["iteration"])) and 60 in set(result.metrics["iteration"])
     assert result.metrics["train_accuracy"].iloc[-1] > result.metrics["train_accuracy"].iloc[0]
     assert result.status["status"] == "ok" and result.noise_path == tmp_path / "noise.h5" and result.noise_path.exists()
-    again = views.alpha_table(result.noise_path, **api.alpha_options(ALPHA))
+    again = alpha_table(result.noise_path, **api.alpha_options(ALPHA))
     np.testing.assert_allclose(again["alpha"], result.alpha["alpha"])
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from sgnoise import tail
-from sgnoise.tail import views
 
 LEVEL = 0.05
 
@@ -96,8 +95,8 @@ def test_every_view_reports_a_calibrated_test():
     rejected = {}
     for _ in range(100):
         partition = gaussian_columns(rng, 40, 1000, zero_fraction=0.1)
-        table = views.alpha_views(partition, views=("pooled", "pooled_stored", "pooled_normalised", "per_layer"),
-                                  null_columns=0, normality={"level": LEVEL})
+        table = tail.alpha_views(partition, views=("pooled", "pooled_stored", "pooled_normalised", "per_layer"),
+                                 null_columns=0, normality={"level": LEVEL})
         for row in table.itertuples():
             rejected.setdefault(row.view, []).append(row.normality_pvalue < LEVEL)
         assert set(table["normality_test"]) == {"column_omnibus"}
@@ -110,15 +109,15 @@ def test_every_view_reports_a_calibrated_test():
 def test_normality_pooled_entries_is_the_old_test_and_is_named():
     rng = np.random.default_rng(7)
     partition = gaussian_columns(rng, 40, 1000)
-    table = views.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "entries"}, null_columns=0)
+    table = tail.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "entries"}, null_columns=0)
     assert table["normality_test"].item() == "dagostino_entries"
     assert table["normality_pvalue"].item() == pytest.approx(tail.normality_test(partition)[1], abs=0, rel=1e-9)
     with pytest.raises(ValueError, match="normality pooled"):
-        views.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "rows"})
+        tail.alpha_views(partition, views=("pooled_stored",), normality={"pooled": "rows"})
 
 
 def _per_parameter_row(matrix, random=None, **options):
-    table = views.alpha_views(matrix, random, views=("per_parameter",), **options)
+    table = tail.alpha_views(matrix, random, views=("per_parameter",), **options)
     return table.iloc[0]
 
 
@@ -170,11 +169,11 @@ def test_null_band_is_seeded_and_can_be_switched_off():
 def test_calibration_study_coverage_size_and_controls():
     """The default (analytic) interval of the paper's estimator covers α in 90-98 % of 200 seeded i.i.d.
     replicates at α < 2; every reported Gaussianity test holds its level; the controls' answers."""
-    from sgnoise.tail import validation
+    from sgnoise.tail import synthetic
 
-    table = validation.calibration_study(alphas=(1.2, 1.5, 1.8, 2.0), methods=["mohammadi", "hill"], replicates=200,
-                                         n_rows=40, n_columns=250, test_columns=1000, seed=0)
-    assert list(table.columns) == validation.CALIBRATION_COLUMNS
+    table = synthetic.calibration_study(alphas=(1.2, 1.5, 1.8, 2.0), methods=["mohammadi", "hill"], replicates=200,
+                                        n_rows=40, n_columns=250, test_columns=1000, seed=0)
+    assert list(table.columns) == synthetic.CALIBRATION_COLUMNS
     coverage = table[(table["study"] == "coverage") & (table["method"] == "mohammadi")].set_index(["sample", "truth"])
     for alpha in (1.2, 1.5, 1.8):
         assert 0.90 <= coverage.loc[("iid", alpha), "rate"] <= 0.98, alpha
@@ -190,27 +189,27 @@ def test_calibration_study_coverage_size_and_controls():
     controls = table[table["study"] == "control"].set_index(["sample", "method"])
     assert controls.loc[("t1.5", "hill"), "mean_estimate"] == pytest.approx(1.5, abs=0.15)
     assert controls.loc[("t3", "hill"), "truth"] == 2.0 and controls.loc[("laplace", "mohammadi"), "truth"] == 2.0
-    again = validation.calibration_study(alphas=(1.5,), methods=["mohammadi"], replicates=5, controls=(), seed=0)
-    assert again.equals(validation.calibration_study(alphas=(1.5,), methods=["mohammadi"], replicates=5, controls=(), seed=0))
+    again = synthetic.calibration_study(alphas=(1.5,), methods=["mohammadi"], replicates=5, controls=(), seed=0)
+    assert again.equals(synthetic.calibration_study(alphas=(1.5,), methods=["mohammadi"], replicates=5, controls=(), seed=0))
 
 
 def test_calibration_inputs_are_checked():
-    from sgnoise.tail import validation
+    from sgnoise.tail import synthetic
 
     with pytest.raises(ValueError, match="unknown control"):
-        validation.calibration_study(replicates=2, controls=("cauchy",))
+        synthetic.calibration_study(replicates=2, controls=("cauchy",))
     with pytest.raises(ValueError, match="replicates"):
-        validation.calibration_study(replicates=1)
+        synthetic.calibration_study(replicates=1)
 
 
 def test_estimator_calibration_figure_draws_the_table():
     import pandas as pd
 
-    from sgnoise.tail import validation
+    from sgnoise.tail import synthetic
     from sgnoise.figures.calibration import estimator_calibration_figure
 
-    table = validation.calibration_study(alphas=(1.2, 2.0), methods=["mohammadi", "hill"], replicates=4, n_columns=50,
-                                         test_columns=50, seed=1)
+    table = synthetic.calibration_study(alphas=(1.2, 2.0), methods=["mohammadi", "hill"], replicates=4, n_columns=50,
+                                        test_columns=50, seed=1)
     fig = estimator_calibration_figure(table)
     coverage_ax, size_ax, power_ax, control_ax = fig.axes
     drawn = {line.get_label(): line.get_ydata() for line in coverage_ax.lines if line.get_label() in ("mohammadi", "hill")}

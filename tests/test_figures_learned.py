@@ -1,13 +1,13 @@
 """A run that cannot learn (learning rate 1e-7) is flagged in the study tables and drawn apart in the α
 figures, end to end: two real runs (sgnoise.training.single.train_run), their α tables from the noise dumps
-(sgnoise.tail.views.alpha_table), the study tables (sgnoise.aggregate), then each α figure; the drawn lines'
+(sgnoise.tail.alpha_table), the study tables (sgnoise.aggregate), then each α figure; the drawn lines'
 data are checked against the table they came from."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sgnoise.tail import views
+from sgnoise.tail import alpha_table
 from sgnoise.figures import grid, tail as tail_plots, training
 from sgnoise.figures.style import is_not_learned_style
 from sgnoise.aggregate import concat_run_tables, learned_flags, runs_table, with_learned_flags
@@ -29,7 +29,7 @@ def study(tmp_path_factory):
         train_run(spec(run_id=run, lr=lr, iterations=60, checkpoints=[0, 10, 60], max_coords=None),
                   data, out / "noise.h5", out / "metrics.csv", out / "status.json")
         status_paths.append(out / "status.json")
-        table, k1_table = views.alpha_table(out / "noise.h5", methods=("mohammadi",), views=("pooled",), return_k1=True)
+        table, k1_table = alpha_table(out / "noise.h5", methods=("mohammadi",), views=("pooled",), return_k1=True)
         alpha.append(table.assign(run=run))
         k1.append(k1_table.assign(run=run))
         metrics.append(pd.read_csv(out / "metrics.csv").assign(run=run))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise.tail import pooled, views
+from sgnoise.tail import pooled
 from sgnoise import tail
 from sgnoise.training.bundle import train_bundle
 from sgnoise.models import build_model
@@ -176,7 +176,7 @@ def test_single_run_pooled_is_the_reference_estimate_over_all_coordinates(tmp_pa
     matrix = brute_force_noise(model, loss_fn, data["train_x"], data["train_y"], spec.batch_size)
     assert matrix.shape == (16, 50816) and np.mean(matrix == 0) > 0.05  # dead pixels: exact zeros to exclude
     expected, k1 = reference_alpha(matrix)
-    table, by_k1 = views.alpha_table(out / "noise.h5", views=("pooled", "pooled_test", "pooled_stored"), return_k1=True)
+    table, by_k1 = tail.alpha_table(out / "noise.h5", views=("pooled", "pooled_test", "pooled_stored"), return_k1=True)
     row = table[table["view"] == "pooled"].iloc[0]
     assert row["alpha"] == pytest.approx(expected, rel=1e-6)
     assert (row["N"], row["K1"], row["k1_policy"]) == (np.count_nonzero(matrix), k1, "reference")

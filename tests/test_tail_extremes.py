@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from sgnoise import tail
-from sgnoise.tail import views
+from sgnoise.tail import streaming
 
 EXTREME_METHODS = ("hill", "pickands", "moment")
 
@@ -200,9 +200,9 @@ def test_streamed_equals_in_memory():
     matrix[rng.random(matrix.shape) < 0.1] = 0.0
     options = dict(methods=EXTREME_METHODS, views=("pooled_stored", "pooled_normalised", "per_layer"),
                    column_layer=np.repeat([0, 1], 250), layer_names=["a", "b"])
-    in_memory = views.alpha_views(matrix, **options)
-    streamed = views.alpha_views(matrix, memory_budget_mb=0.05, **options)
-    assert views.max_block_entries(0.05) < matrix.size  # really streamed
+    in_memory = tail.alpha_views(matrix, **options)
+    streamed = tail.alpha_views(matrix, memory_budget_mb=0.05, **options)
+    assert streaming.max_block_entries(0.05) < matrix.size  # really streamed
     np.testing.assert_array_equal(streamed["alpha"], in_memory["alpha"])
     np.testing.assert_allclose(streamed[["ci_low", "ci_high"]], in_memory[["ci_low", "ci_high"]], rtol=1e-12)
     stored = in_memory[in_memory["view"] == "pooled_stored"].set_index("method")["alpha"]

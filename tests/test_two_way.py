@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sgnoise.tail import pooled, validation
+from sgnoise.tail import pooled, synthetic
+from sgnoise.tail.pooled_alpha import _interval_at
 from sgnoise.sde.levy import sample_sas
 
 CI = {"method": "auto", "level": 0.95, "replicates": 0, "seed": 0}
@@ -66,19 +67,19 @@ def test_streamed_two_way_interval_equals_the_brute_force_port(zeros):
     assert stream_counts.sum() == len(terms)
     expected, clusters = brute_force_two_way(terms, 50, matrix.shape[1], pooled.COLUMN_WINDOWS, 0.95)
     assert min(clusters) >= pooled.MINIMUM_CLUSTERS
-    low, high, how = pooled._interval_at(statistics, index, CI)
+    low, high, how = _interval_at(statistics, index, CI)
     assert how == "two_way"
     assert (low, high) == pytest.approx(expected, rel=1e-9)
     # the analytic (i.i.d.) interval stays available, and is what old dumps without cells get
-    assert pooled._interval_at(statistics, index, {**CI, "method": "analytic"})[2] == "analytic"
+    assert _interval_at(statistics, index, {**CI, "method": "analytic"})[2] == "analytic"
     old = {key: value for key, value in statistics.items() if not key.startswith("cell_")}
-    assert pooled._interval_at(old, index, CI)[2] == "analytic"
+    assert _interval_at(old, index, CI)[2] == "analytic"
 
 
 def test_two_way_falls_back_to_analytic_with_too_few_column_clusters():
     matrix = np.random.default_rng(0).standard_normal((20, 400))
     statistics = pooled.pooled_statistics(lambda: iter(matrix), 20, k1_grid=(2, 200), expected_used=matrix.size)
-    hows = {int(k): pooled._interval_at(statistics, i, CI)[2] for i, k in enumerate(statistics["k1"])}
+    hows = {int(k): _interval_at(statistics, i, CI)[2] for i, k in enumerate(statistics["k1"])}
     assert hows[2] == "two_way" and hows[200] == "analytic"  # K1 = 200: 400 columns hold one window of K1/2 … two
 
 
@@ -100,11 +101,11 @@ def test_two_way_interval_covers_on_partition_rows_where_the_iid_one_does_not():
 
 
 def test_calibration_study_reports_the_streamed_interval():
-    table = validation.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
-                                         controls=(), test_columns=50, pooled_columns=3000, pooled_replicates=3)
-    rows = table[table["method"] == validation.POOLED_METHOD]
+    table = synthetic.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
+                                        controls=(), test_columns=50, pooled_columns=3000, pooled_replicates=3)
+    rows = table[table["method"] == synthetic.POOLED_METHOD]
     assert list(rows["sample"]) == ["iid", "partition"] and set(rows["replicates"]) == {3}
     assert set(rows["n_columns"]) == {3000} and rows["mean_width"].notna().all()
-    none = validation.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
-                                        controls=(), test_columns=50)
-    assert validation.POOLED_METHOD not in set(none["method"])
+    none = synthetic.calibration_study(alphas=(1.5,), methods=("mohammadi",), replicates=4, n_rows=20, n_columns=50,
+                                       controls=(), test_columns=50)
+    assert synthetic.POOLED_METHOD not in set(none["method"])

@@ -1,4 +1,4 @@
-"""sgnoise.tail.validation (synthetic estimator study, scale-mixture demonstration) and the tail
+"""sgnoise.tail.synthetic (synthetic estimator study, scale-mixture demonstration) and the tail
 figures of sgnoise.figures.tail."""
 
 import matplotlib
@@ -11,27 +11,27 @@ import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sgnoise import tail  # noqa: E402
-from sgnoise.tail import validation, views  # noqa: E402
+from sgnoise.tail import synthetic  # noqa: E402
 from sgnoise.figures import tail as tail_plots  # noqa: E402
 from sgnoise.figures.style import save_figure  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def study():
-    return validation.estimator_validation(alphas=(1.0, 1.8), sizes=(5000, 1000), methods=tail.METHODS, repeats=3, seed=4)
+    return synthetic.estimator_validation(alphas=(1.0, 1.8), sizes=(5000, 1000), methods=tail.METHODS, repeats=3, seed=4)
 
 
 @pytest.fixture(scope="module")
 def mixture():
-    return validation.scale_mixture(log_scale_sds=(0.0, 2.0), n_minibatches=200, n_coordinates=1000,
-                                    methods=("mohammadi", "hill"), seed=1)
+    return synthetic.scale_mixture(log_scale_sds=(0.0, 2.0), n_minibatches=200, n_coordinates=1000,
+                                   methods=("mohammadi", "hill"), seed=1)
 
 
 def test_validation_table_is_tidy_and_reproducible(study):
-    assert list(study.columns) == validation.VALIDATION_COLUMNS
+    assert list(study.columns) == synthetic.VALIDATION_COLUMNS
     assert len(study) == 2 * 2 * 3 * len(tail.METHODS)
     assert sorted(study["n_samples"].unique()) == [1000, 5000]
-    again = validation.estimator_validation(alphas=(1.0, 1.8), sizes=(1000, 5000), methods=tail.METHODS, repeats=3, seed=4)
+    again = synthetic.estimator_validation(alphas=(1.0, 1.8), sizes=(1000, 5000), methods=tail.METHODS, repeats=3, seed=4)
     pd.testing.assert_frame_equal(study, again)
 
 
@@ -46,24 +46,24 @@ def test_validation_estimates_come_from_nested_scipy_draws(study):
 def test_summary_matches_hand_computation():
     frame = pd.DataFrame({"alpha": [1.5] * 4, "n_samples": [100] * 4, "method": ["hill"] * 4, "repeat": range(4),
                           "alpha_hat": [1.4, 1.7, 1.6, np.inf]})
-    row = validation.validation_summary(frame).iloc[0]
+    row = synthetic.validation_summary(frame).iloc[0]
     errors = np.array([-0.1, 0.2, 0.1])
     assert row["bias"] == pytest.approx(errors.mean())
     assert row["rmse"] == pytest.approx(np.sqrt(np.mean(errors**2)))
     assert row["sd"] == pytest.approx(np.std([1.4, 1.7, 1.6], ddof=1))
     assert (row["n_repeats"], row["n_infinite"]) == (4, 1)
     with pytest.raises(ValueError, match="lacks columns"):
-        validation.validation_summary(frame.drop(columns="alpha_hat"))
+        synthetic.validation_summary(frame.drop(columns="alpha_hat"))
 
 
 def test_summary_shows_hill_bias_near_two(study):
-    summary = validation.validation_summary(study).set_index(["method", "alpha", "n_samples"])
+    summary = synthetic.validation_summary(study).set_index(["method", "alpha", "n_samples"])
     assert summary.loc[("hill", 1.8, 5000), "bias"] > 0.1  # Hill overestimates α = 1.8 (known; shown in the figure)
     assert abs(summary.loc[("mohammadi", 1.0, 5000), "bias"]) < 0.05
 
 
 def test_scale_mixture_separates_pooled_from_normalised(mixture):
-    assert list(mixture.columns) == validation.MIXTURE_COLUMNS
+    assert list(mixture.columns) == synthetic.MIXTURE_COLUMNS
     rows = mixture[mixture["method"] == "mohammadi"].set_index(["log_scale_sd", "view"])["alpha"]
     assert rows[(2.0, "pooled")] < rows[(0.0, "pooled")] - 0.5
     for view in ("pooled_normalised", "per_parameter"):
@@ -71,20 +71,20 @@ def test_scale_mixture_separates_pooled_from_normalised(mixture):
 
 
 def test_scale_mixture_matrix_scales_columns():
-    matrix = validation.scale_mixture_matrix(1.0, 4000, 3, np.random.default_rng([0, 0]))
+    matrix = synthetic.scale_mixture_matrix(1.0, 4000, 3, np.random.default_rng([0, 0]))
     scales = np.exp(1.0 * np.random.default_rng([0, 0]).standard_normal(3))
     np.testing.assert_allclose(matrix.std(axis=0), scales, rtol=0.05)
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: validation.estimator_validation(alphas=()), ValueError, "alphas"),
-    (lambda: validation.estimator_validation(alphas=(2.5,)), ValueError, "alphas"),
-    (lambda: validation.estimator_validation(sizes=(8,)), ValueError, "sizes"),
-    (lambda: validation.estimator_validation(sizes=(1000.0,)), TypeError, "sizes"),
-    (lambda: validation.estimator_validation(repeats=0), ValueError, "repeats"),
-    (lambda: validation.estimator_validation(methods=("pareto",)), ValueError, "unknown method"),
-    (lambda: validation.scale_mixture(n_minibatches=4), ValueError, "n_minibatches"),
-    (lambda: validation.scale_mixture(log_scale_sds=(-1.0,)), ValueError, "log_scale_sds"),
+    (lambda: synthetic.estimator_validation(alphas=()), ValueError, "alphas"),
+    (lambda: synthetic.estimator_validation(alphas=(2.5,)), ValueError, "alphas"),
+    (lambda: synthetic.estimator_validation(sizes=(8,)), ValueError, "sizes"),
+    (lambda: synthetic.estimator_validation(sizes=(1000.0,)), TypeError, "sizes"),
+    (lambda: synthetic.estimator_validation(repeats=0), ValueError, "repeats"),
+    (lambda: synthetic.estimator_validation(methods=("pareto",)), ValueError, "unknown method"),
+    (lambda: synthetic.scale_mixture(n_minibatches=4), ValueError, "n_minibatches"),
+    (lambda: synthetic.scale_mixture(log_scale_sds=(-1.0,)), ValueError, "log_scale_sds"),
 ])
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
@@ -100,9 +100,9 @@ def alpha_tables():
     tables, per_parameter = [], []
     for run in ("mnist/fcn-d2-w8/nll/b100-lr0.1/s0", "mnist/fcn-d2-w8/nll/b100-lr0.1/s1", "cifar10/fcn-d2-w8/nll/b100-lr0.1/s0"):
         for iteration in (0, 50):
-            table, side = views.alpha_views(rng.standard_t(3, size=(40, 300)), column_layer=np.repeat([0, 1], 150),
-                                            layer_names=["a", "b"], iteration=iteration, views=views.VIEWS,
-                                            methods=("mohammadi", "hill"), return_per_parameter=True)
+            table, side = tail.alpha_views(rng.standard_t(3, size=(40, 300)), column_layer=np.repeat([0, 1], 150),
+                                           layer_names=["a", "b"], iteration=iteration, views=tail.VIEWS,
+                                           methods=("mohammadi", "hill"), return_per_parameter=True)
             tables.append(table.assign(run=run))
             per_parameter.append(side.assign(run=run))
     return pd.concat(tables, ignore_index=True), pd.concat(per_parameter, ignore_index=True)
@@ -166,7 +166,7 @@ def test_per_parameter_alpha_figure(alpha_tables, tmp_path):
 
 
 def test_estimator_validation_figure(study, mixture, tmp_path):
-    fig = tail_plots.estimator_validation_figure(validation.validation_summary(study), mixture)
+    fig = tail_plots.estimator_validation_figure(synthetic.validation_summary(study), mixture)
     assert len(_visible_axes(fig)) == 2 * len(tail.METHODS) + 2
     save_figure(fig, [tmp_path / "validation.png"])
     assert (tmp_path / "validation.png").exists()

@@ -1,5 +1,6 @@
-"""sgnoise.tail.views: the four views of a noise dump, streaming equal to in-memory, exact streamed
-order statistics, the scale-mixture acceptance check, and the alpha config schema."""
+"""sgnoise.tail.alpha_table (sgnoise.tail.dump_table, .streaming): the views of a noise dump, streaming
+equal to in-memory, exact streamed order statistics, the scale-mixture acceptance check, and the alpha
+config schema."""
 
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from scipy import stats
 
 from sgnoise import tail
-from sgnoise.tail import views
+from sgnoise.study.config import alpha_table_options
+from sgnoise.tail import streaming
 from sgnoise.noise.dump import NoiseDumpWriter
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "alpha.schema.yaml"
@@ -41,7 +43,7 @@ def dump(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def full_table(dump):
-    return views.alpha_table(dump[0], methods=tail.METHODS, views=views.VIEWS, return_per_parameter=True)
+    return tail.alpha_table(dump[0], methods=tail.METHODS, views=tail.VIEWS, return_per_parameter=True)
 
 
 def column_omnibus_brute_force(matrix):
@@ -67,8 +69,8 @@ def _sample(matrix):
 
 def test_stored_pooled_view_is_the_estimator_on_the_stored_matrix(dump):
     path, matrices = dump
-    table = views.alpha_table(path, views=("pooled_stored",))
-    assert list(table.columns) == views.COLUMNS
+    table = tail.alpha_table(path, views=("pooled_stored",))
+    assert list(table.columns) == tail.COLUMNS
     assert list(table["iteration"]) == [0, 100] and set(table["view"]) == {"pooled_stored"} and set(table["method"]) == {"mohammadi"}
     for row, (noise, _) in zip(table.itertuples(), matrices.values()):
         assert row.alpha == tail.estimate_alpha(noise, "mohammadi")
@@ -86,7 +88,7 @@ def test_rows_per_view_layer_and_method(full_table):
     for view in ("pooled_stored", "pooled_normalised", "per_parameter"):
         assert (counts.xs(view, level="view") == len(tail.METHODS)).all()
     assert sorted(table.loc[table["view"] == "per_layer", "layer"].unique()) == ["layers.0.weight", "layers.1.weight"]
-    assert list(per_parameter.columns) == views.PER_PARAMETER_COLUMNS
+    assert list(per_parameter.columns) == tail.PER_PARAMETER_COLUMNS
     assert len(per_parameter) == 2 * len(tail.METHODS) * M
 
 
@@ -131,19 +133,19 @@ def test_per_parameter_view_uses_random_minibatches_when_stored(dump, full_table
 
 def test_per_parameter_source_options(dump):
     path, _ = dump
-    table = views.alpha_table(path, views=["per_parameter"], per_parameter_source="partition")
+    table = tail.alpha_table(path, views=["per_parameter"], per_parameter_source="partition")
     assert set(table["source"]) == {"partition"} and set(table["n_minibatches"]) == {K}
     with pytest.raises(ValueError, match="noise_random"):
-        views.alpha_table(path, views=["per_parameter"], per_parameter_source="random")
+        tail.alpha_table(path, views=["per_parameter"], per_parameter_source="random")
 
 
 @pytest.mark.parametrize("ci", ("analytic", "bootstrap"))
 def test_streamed_equals_in_memory(dump, full_table, ci):
     path, _ = dump
-    options = dict(methods=tail.METHODS, views=views.VIEWS, ci={"method": ci, "replicates": 30})
-    in_memory = full_table[0] if ci == "analytic" else views.alpha_table(path, **options)
-    streamed = views.alpha_table(path, memory_budget_mb=0.2, **options)
-    assert views.max_block_entries(0.2) < K * M  # really streamed, several blocks
+    options = dict(methods=tail.METHODS, views=tail.VIEWS, ci={"method": ci, "replicates": 30})
+    in_memory = full_table[0] if ci == "analytic" else tail.alpha_table(path, **options)
+    streamed = tail.alpha_table(path, memory_budget_mb=0.2, **options)
+    assert streaming.max_block_entries(0.2) < K * M  # really streamed, several blocks
     pd.testing.assert_series_equal(streamed["alpha"], in_memory["alpha"], check_exact=True)
     np.testing.assert_allclose(streamed["normality_statistic"], in_memory["normality_statistic"], rtol=1e-9)
     same_interval = (streamed["ci_method"] == in_memory["ci_method"]).to_numpy()
@@ -161,7 +163,7 @@ def test_order_statistics_are_exact_with_refinement():
     chunks = np.array_split(stream, 17)
     requests = [("signed", stream.size, 1), ("signed", stream.size, stream.size), ("signed", stream.size, 4321),
                 ("abs", stream.size, 5100), ("abs", 6000, 3000), ("signed", 7000, 5200)]
-    statistics = views.OrderStatistics(requests, limit=50)
+    statistics = streaming.OrderStatistics(requests, limit=50)
     passes = 0
     while statistics.pending:
         statistics.begin()
@@ -177,25 +179,25 @@ def test_order_statistics_are_exact_with_refinement():
 
 def test_sortable_keys_order_like_values():
     values = np.array([-np.inf, -3.5, -1e-300, 0.0, 1e-300, 2.0, 7.25, np.inf])
-    keys = views.sortable_keys(values)
+    keys = streaming.sortable_keys(values)
     assert np.all(np.diff(keys.astype(object)) > 0)
-    assert [views.value_of_key(int(k)) for k in keys] == list(values)
+    assert [streaming.value_of_key(int(k)) for k in keys] == list(values)
 
 
 @pytest.mark.parametrize("shape, entries", [((7, 10), 25), ((3, 10), 4), ((5, 5), 100)])
 def test_row_and_column_blocks_cover_in_order(shape, entries):
     matrix = np.arange(shape[0] * shape[1]).reshape(shape)
-    flat = np.concatenate([matrix[rows, columns].reshape(-1) for rows, columns in views.row_blocks(shape, entries)])
+    flat = np.concatenate([matrix[rows, columns].reshape(-1) for rows, columns in streaming.row_blocks(shape, entries)])
     np.testing.assert_array_equal(flat, matrix.reshape(-1))
-    for rows, columns in views.row_blocks(shape, entries):
+    for rows, columns in streaming.row_blocks(shape, entries):
         assert (rows.stop - rows.start) * (columns.stop - columns.start) <= entries
-    assert sum(c.stop - c.start for c in views.column_blocks(shape, entries)) == shape[1]
+    assert sum(c.stop - c.start for c in streaming.column_blocks(shape, entries)) == shape[1]
 
 
 def test_scale_mixture_pooling_fakes_heavy_tails():
     rng = np.random.default_rng(2)
     matrix = rng.standard_normal((600, 5000)) * np.exp(2 * rng.standard_normal(5000))
-    table = views.alpha_views(matrix, views=("pooled", "pooled_normalised", "per_parameter")).set_index("view")
+    table = tail.alpha_views(matrix, views=("pooled", "pooled_normalised", "per_parameter")).set_index("view")
     assert table.loc["pooled", "alpha"] < 1.3
     assert abs(table.loc["pooled_normalised", "alpha"] - 2) < 0.1
     assert abs(table.loc["per_parameter", "alpha"] - 2) < 0.1
@@ -204,11 +206,11 @@ def test_scale_mixture_pooling_fakes_heavy_tails():
 
 def test_array_views_check_their_input():
     with pytest.raises(ValueError, match="2-D"):
-        views.alpha_views(np.ones(10))
+        tail.alpha_views(np.ones(10))
     with pytest.raises(ValueError, match="column_layer"):
-        views.alpha_views(np.ones((10, 4)), column_layer=[0, 1])
+        tail.alpha_views(np.ones((10, 4)), column_layer=[0, 1])
     with pytest.raises(ValueError, match="zeros='keep'"):
-        views.alpha_views(np.zeros((10, 4)), zeros="keep")
+        tail.alpha_views(np.zeros((10, 4)), zeros="keep")
 
 
 @pytest.mark.parametrize("options, match", [
@@ -228,7 +230,7 @@ def test_array_views_check_their_input():
 ])
 def test_bad_settings_fail_before_reading(tmp_path, options, match):
     with pytest.raises(ValueError, match=match):
-        views.alpha_table(tmp_path / "missing.h5", **options)
+        tail.alpha_table(tmp_path / "missing.h5", **options)
 
 
 def test_schema_defaults_drive_alpha_table(dump):
@@ -236,12 +238,12 @@ def test_schema_defaults_drive_alpha_table(dump):
 
     config = {}
     validate(config, str(SCHEMA))
-    options = views.alpha_table_options(config)
+    options = alpha_table_options(config)
     assert options["methods"] == list(tail.METHODS)  # every estimator by default
-    assert options["views"] == list(views.VIEWS) and options["memory_budget_mb"] == 2048
+    assert options["views"] == list(tail.VIEWS) and options["memory_budget_mb"] == 2048
     assert options["method_options"]["hill"] == {"exponent": 0.6}  # null k → the default rule
     assert options["per_parameter_methods"] == ["mohammadi"]  # null → the first method
-    table, per_parameter = views.alpha_table(dump[0], return_per_parameter=True, **options)
+    table, per_parameter = tail.alpha_table(dump[0], return_per_parameter=True, **options)
     assert len(table) == 2 * len(tail.METHODS) * 5
     assert set(per_parameter["method"]) == {"mohammadi"} and len(per_parameter) == 2 * M
     for typo in ({"method": ["hill"]}, {"ci": {"level": 2}}, {"method_options": {"hill": {"kk": 3}}}):

@@ -4,7 +4,7 @@ columns, one row per checkpoint × view × estimator).
 
 One code path with the workflow: :func:`train_and_measure` calls the workflow's own training and
 noise pass (:func:`sgnoise.training.single.train_run`, which writes noise.h5, metrics and status exactly as
-``rule train`` does) on the given model, then :func:`sgnoise.tail.views.alpha_table` with the ``alpha:``
+``rule train`` does) on the given model, then :func:`sgnoise.tail.alpha_table` with the ``alpha:``
 config block validated against schemas/alpha.schema.yaml (the workflow's defaults unless given).
 :func:`measure` is the same with no SGD step: the noise at the model's current weights.
 
@@ -30,7 +30,8 @@ from sgnoise.models.losses import LOSSES
 from sgnoise.tail.pooled import DEFAULT_K1_GRID
 from sgnoise.study.schedule import checkpoint_schedule
 from sgnoise.training.single import RunSpec, train_run
-from sgnoise.tail.views import alpha_table_options, run_alpha_tables
+from sgnoise.study.config import alpha_table_options
+from sgnoise.tail import run_alpha_tables
 
 ALPHA_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "alpha.schema.yaml"
 LR_MILESTONES = (0.3333333333, 0.6666666667)  # the workflow's train.lr_milestones: η × lr_factor at 1/3 and 2/3 of the run

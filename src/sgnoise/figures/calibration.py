@@ -10,7 +10,7 @@ import seaborn as sns
 
 from sgnoise.figures.style import set_style
 from sgnoise.figures.tail import METHOD_ORDER
-from sgnoise.tail.validation import POOLED_METHOD
+from sgnoise.tail.synthetic import POOLED_METHOD
 TEST_LABELS = {"column_omnibus": "column omnibus", "dagostino_per_coordinate": "D'Agostino per coord.",
                "jarque_bera_per_coordinate": "Jarque–Bera per coord.", "dagostino_entries": "D'Agostino, pooled entries"}
 COVERAGE_BAND = (0.90, 0.98)

@@ -16,6 +16,11 @@ flattened matrix.
 Zero policy (``zeros``): ``exclude`` (default) drops exact zeros from the flattened sequence first
 (so N counts the non-zero entries and blocks are formed from the remaining ones, in order);
 ``eps`` is the reference code's: every entry kept, eps added to |X| and |Y| inside the logs.
+
+This module imports torch (the rows may be CUDA tensors); ``import sgnoise.tail`` does not import it.
+α̂ and its intervals from the statistics (:func:`pooled_estimate`, :func:`k1_table`,
+:func:`two_way_interval`, ...) live in the torch-free :mod:`sgnoise.tail.pooled_alpha` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -27,16 +32,20 @@ import torch
 
 from sgnoise import tail
 from sgnoise.study.spec import DEFAULT_K1_GRID  # noqa: F401  (re-exported)
+from sgnoise.tail.pooled_alpha import (K1_POLICIES, MEDIAN_K1_GRID, MINIMUM_CLUSTERS, WINDOW_SPAN_K1, k1_table,
+                                       normality_from_statistics, pooled_estimate, select_k1, two_way_interval)
 
 ZERO_POLICIES = ("exclude", "eps")
 EPS = float(np.spacing(1))  # numpy's spacing(1), the reference code's eps
-K1_POLICIES = ("reference", "fixed", "median")
-MEDIAN_K1_GRID = (2, 5, 10, 20, 50, 100, 500, 1000)
 STATISTICS = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "cell_sum_d", "cell_count", "n_entries",
               "n_columns", "n_used", "power_sums", "k1_reference")
 PER_K1 = ("k1", "sum_d", "sum_d2", "count", "row_sum_d", "row_count", "cell_sum_d", "cell_count")
 COLUMN_WINDOWS = 64  # column windows of the two-way cluster interval (merged so that each spans ≥ K1/2 columns)
-WINDOW_SPAN_K1 = 0.5
+
+__all__ = ["COLUMN_WINDOWS", "DEFAULT_K1_GRID", "EPS", "K1_POLICIES", "MEDIAN_K1_GRID", "MINIMUM_CLUSTERS", "PER_K1",
+           "STATISTICS", "WINDOW_SPAN_K1", "ZERO_POLICIES", "PooledStream", "k1_table", "merge_statistics",
+           "normality_from_statistics", "pooled_estimate", "pooled_statistics", "pooled_statistics_many",
+           "reference_block_length", "select_k1", "two_way_interval"]
 
 
 def reference_block_length(n_used: int) -> int:
@@ -142,6 +151,8 @@ class PooledStream:
         self.n_used = 0
 
     def update(self, row) -> None:
+        """Add the next noise row (its entries in parameter order): the terms d_i of every block of each
+        K1 that ends in it, the open block carried into the next row; exact zeros dropped first (``exclude``)."""
         if self.row >= self.n_rows:
             raise ValueError(f"more than the announced {self.n_rows} rows")
         x = self.ops.float64(row)
@@ -202,6 +213,7 @@ class PooledStream:
             self.row_count[g, self.row] += count
 
     def result(self) -> dict:
+        """The statistics so far (:data:`STATISTICS` but ``k1_reference``), numpy copies."""
         return dict(k1=np.array(self.k1, dtype=np.int64), sum_d=self.sums[:, 0].copy(), sum_d2=self.sums[:, 1].copy(),
                     count=self.count.copy(), row_sum_d=self.row_sum_d.copy(), row_count=self.row_count.copy(),
                     cell_sum_d=self.cell_sum_d.copy(), cell_count=self.cell_count.copy(),
@@ -255,157 +267,3 @@ def pooled_statistics_many(run_pass, n_rows: int, options: list[dict], expected_
     for result, reference in zip(results, references):
         result["k1_reference"] = np.int64(reference)
     return results
-
-
-# ----------------------------------------------------------------------------- α from the statistics
-
-
-def _alpha_at(statistics, index):
-    k = int(statistics["k1"][index])
-    count = int(statistics["count"][index])
-    if count == 0 or k > int(statistics["n_used"]) // 2:
-        return np.nan, count
-    return tail.alpha_from_inverse(statistics["sum_d"][index] / count / math.log(k)), count
-
-
-MINIMUM_CLUSTERS = 5  # fewer row or column clusters: the two-way interval falls back to the analytic one
-
-
-def two_way_interval(cell_sum_d: np.ndarray, cell_count: np.ndarray, k1: int, n_columns: int, level: float = 0.95):
-    """Two-way cluster-robust interval of 1/α̂ = mean d / log K1 (Cameron, Gelbach & Miller 2011),
-    clusters the mini-batch rows and the column windows, from the per-cell sums of the block terms
-    (``cell_sum_d``, ``cell_count``: rows × ``COLUMN_WINDOWS``). With e_c = Σ_{i∈c} (d_i − d̄),
-    V_A = A/(A − 1) Σ_c e_c² / n² for a partition A of the blocks into clusters, and
-    V = V_rows + V_columns − V_cells (if ≤ 0: the larger of V_rows, V_columns); the half-width is
-    t_{G−1, (1+level)/2} √V / log K1 with G the smaller number of clusters.
-
-    Why: the rows of a zero-sum partition share each column's mean (the full gradient), so block
-    terms at the same columns of different rows are correlated and the i.i.d. analytic interval is
-    too narrow (coverage 0.52 at α = 1.2 on 40 × 20 000 partition matrices; this one 0.90); rows
-    (one mini-batch's coordinates) may be correlated as well. Windows are merged in runs of
-    ⌈K1/2 · windows / P⌉ so that each spans at least K1/2 columns: on 40 × 20 000 SαS(1.5) partition
-    matrices the column variance is then unbiased (rms of the estimated sd 0.0099 against the true
-    0.0101, 25 clusters; windows of 2 K1: the same rms with 11 clusters, so a noisier interval).
-    Returns None when fewer than ``MINIMUM_CLUSTERS`` row or column clusters hold blocks."""
-    from scipy import stats
-
-    windows = cell_sum_d.shape[1]
-    merge = max(1, math.ceil(WINDOW_SPAN_K1 * k1 * windows / max(int(n_columns), 1)))
-    groups = np.arange(windows) // merge
-    sums = np.zeros((cell_sum_d.shape[0], groups[-1] + 1))
-    counts = np.zeros_like(sums)
-    np.add.at(sums, (slice(None), groups), cell_sum_d)
-    np.add.at(counts, (slice(None), groups), cell_count)
-    n = counts.sum()
-    if n < 2:
-        return None
-    residual = sums - counts * (sums.sum() / n)
-
-    def variance(cluster_sums, cluster_counts):
-        used = cluster_counts > 0
-        size = int(used.sum())
-        return (size / (size - 1) * float(np.sum(cluster_sums[used] ** 2)) / n**2 if size > 1 else np.nan), size
-
-    v_rows, n_rows = variance(residual.sum(axis=1), counts.sum(axis=1))
-    v_columns, n_windows = variance(residual.sum(axis=0), counts.sum(axis=0))
-    if min(n_rows, n_windows) < MINIMUM_CLUSTERS:
-        return None
-    v_cells, _ = variance(residual.reshape(-1), counts.reshape(-1))
-    v = v_rows + v_columns - v_cells
-    if not v > 0:
-        v = max(v_rows, v_columns)
-    centre = sums.sum() / n / math.log(k1)
-    half = stats.t.ppf(0.5 + level / 2, min(n_rows, n_windows) - 1) * math.sqrt(v) / math.log(k1)
-    return tail.inverse_interval(centre - half, centre + half)
-
-
-def _interval_at(statistics, index, ci: dict):
-    """Two-way cluster interval (``auto``, when the statistics have the cells; :func:`two_way_interval`),
-    analytic (delta method over the block terms, i.i.d.) or bootstrap over mini-batch rows (each row's
-    block terms resampled together), as ``sgnoise.tail`` does for a sample held in memory."""
-    k = int(statistics["k1"][index])
-    count = int(statistics["count"][index])
-    how = "analytic" if ci["method"] in ("auto", "analytic") else ci["method"]
-    if how == "none" or count < 2:
-        return np.nan, np.nan, "none"
-    if ci["method"] == "auto" and "cell_sum_d" in statistics:
-        interval = two_way_interval(statistics["cell_sum_d"][index], statistics["cell_count"][index], k,
-                                    int(statistics["n_columns"]), ci["level"])
-        if interval is not None:
-            return (*interval, "two_way")
-    if how == "analytic":
-        mean = statistics["sum_d"][index] / count
-        variance = max(statistics["sum_d2"][index] / count - mean * mean, 0.0) * count / (count - 1)
-        centre = mean / math.log(k)
-        half = tail._z(ci["level"]) * math.sqrt(variance / count) / math.log(k)
-        low, high = tail.inverse_interval(centre - half, centre + half)
-        return low, high, how
-    sums, counts = statistics["row_sum_d"][index], statistics["row_count"][index]
-    used = counts > 0
-    sums, counts = sums[used], counts[used]
-    if sums.size < 2:
-        return np.nan, np.nan, "none"
-    rng = np.random.default_rng(ci["seed"])
-    picks = rng.integers(0, sums.size, size=(ci["replicates"], sums.size))
-    inverse = sums[picks].sum(axis=1) / counts[picks].sum(axis=1) / math.log(k)
-    low, high = tail.percentile_interval(inverse, ci["level"])
-    return low, high, how
-
-
-def k1_table(statistics: dict, ci: dict) -> list[dict]:
-    """One record per measured K1: k1, alpha, ci_low, ci_high, ci_method, n_blocks (the alpha_vs_k1 view)."""
-    records = []
-    for index, k in enumerate(statistics["k1"]):
-        alpha, count = _alpha_at(statistics, index)
-        low, high, how = _interval_at(statistics, index, ci) if np.isfinite(alpha) else (np.nan, np.nan, "none")
-        records.append(dict(k1=int(k), alpha=alpha, ci_low=low, ci_high=high, ci_method=how, n_blocks=count))
-    return records
-
-
-def select_k1(statistics: dict, policy: str = "reference", fixed=None, grid=MEDIAN_K1_GRID) -> list[int]:
-    """The measured K1 that a policy uses: the reference one, one fixed K1 for every compared run, or
-    the members of a grid (their median estimate is reported) that are valid for this N."""
-    measured = [int(k) for k in statistics["k1"]]
-    n_used = int(statistics["n_used"])
-    if policy == "reference":
-        chosen = [int(statistics["k1_reference"])]
-    elif policy == "fixed":
-        chosen = [int(fixed)]
-    elif policy == "median":
-        chosen = tail.median_grid_members(grid, n_used)
-        if not chosen:
-            return []
-    else:
-        raise ValueError(f"unknown K1 policy {policy!r}; expected one of {', '.join(K1_POLICIES)}")
-    missing = [k for k in chosen if k not in measured]
-    if missing:
-        raise ValueError(f"K1 {missing} were not measured in the noise pass (measured: {measured}); add them to "
-                         "noise.pooled_k1_grid and retrain, or choose another alpha.k1 policy")
-    return chosen
-
-
-def pooled_estimate(statistics: dict, ci: dict, policy: str = "reference", fixed=None, grid=MEDIAN_K1_GRID) -> dict:
-    """alpha, ci_low, ci_high, ci_method, k1 (the median member's for the median policy), n_blocks."""
-    chosen = select_k1(statistics, policy, fixed, grid) if int(statistics["k1_reference"]) else []
-    if not chosen:
-        return dict(alpha=np.nan, ci_low=np.nan, ci_high=np.nan, ci_method="none", k1=np.nan, n_blocks=0)
-    index = {int(k): i for i, k in enumerate(statistics["k1"])}
-    values = [_alpha_at(statistics, index[k])[0] for k in chosen]
-    member = chosen[tail.median_member(values)] if len(chosen) > 1 else chosen[0]
-    alpha, count = _alpha_at(statistics, index[member])
-    alpha = float(np.median(values)) if len(chosen) > 1 else alpha
-    low, high, how = _interval_at(statistics, index[member], ci) if np.isfinite(alpha) else (np.nan, np.nan, "none")
-    return dict(alpha=alpha, ci_low=low, ci_high=high, ci_method=how, k1=member, n_blocks=count)
-
-
-def normality_from_statistics(statistics: dict, test: str):
-    """Gaussianity test of the pooled entries from their power sums (``sgnoise.tail.normality_from_moments``)."""
-    n = int(statistics["n_used"])
-    if test == "none" or n < 8:
-        return np.nan, np.nan
-    s1, s2, s3, s4 = (float(v) / n for v in statistics["power_sums"])
-    mean = s1
-    m2 = s2 - mean ** 2
-    m3 = s3 - 3 * mean * s2 + 2 * mean ** 3
-    m4 = s4 - 4 * mean * s3 + 6 * mean ** 2 * s2 - 3 * mean ** 4
-    return tail.normality_from_moments(n, m2, m3, m4, test)
