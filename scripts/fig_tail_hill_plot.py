@@ -11,7 +11,7 @@ from sgnoise.atomic import write_csv_atomic  # noqa: E402
 from sgnoise.figures.agreement import hill_plot_figure  # noqa: E402
 from sgnoise.figures.style import save_figure  # noqa: E402
 from sgnoise.aggregate import run_of_path  # noqa: E402
-from sgnoise.tail.views import HILL_PLOT_COLUMNS, hill_plot_table  # noqa: E402
+from sgnoise.tail import HILL_PLOT_COLUMNS, hill_plot_table  # noqa: E402
 
 curves, alpha = [], []
 for noise, status, table in zip(snakemake.input.noise, snakemake.input.status, snakemake.input.alpha):

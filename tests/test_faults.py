@@ -170,7 +170,7 @@ def test_diverging_run_is_recorded_and_the_rest_completes(divergence_study):
 
 
 def test_unestimated_alpha_rows_and_run_status_marks():
-    from sgnoise.aggregate import mark_run_status, unestimated_alpha_table
+    from sgnoise.tail._table_settings import mark_run_status, unestimated_alpha_table
 
     columns = ["iteration", "method", "view", "layer", "alpha", "n_samples"]
     table = unestimated_alpha_table([0, 5], ["mohammadi", "hill"], ["pooled"], columns)

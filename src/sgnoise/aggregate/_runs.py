@@ -18,22 +18,6 @@ RUNS_ONLY_COLUMNS = ("final_train_accuracy", "chance_accuracy")
 LEARNED_COLUMNS = ["run", "final_train_accuracy", "chance_accuracy", "learned"]
 
 
-def unestimated_alpha_table(iterations, methods, views, columns) -> pd.DataFrame:
-    """Rows (iteration × method × view) with α and every estimate left empty (NaN): the α table of a
-    run whose noise is not trusted (it diverged), so every figure shows the run as missing."""
-    rows = [dict(iteration=int(i), method=m, view=v, layer="") for i in iterations for m in methods for v in views]
-    return pd.DataFrame(rows, columns=list(columns))
-
-
-def mark_run_status(alpha: pd.DataFrame, status: dict) -> pd.DataFrame:
-    """``alpha`` with the run's training outcome on every row: ``run_status`` ("ok" or "diverged")
-    and ``diverged_at`` (the iteration whose loss was not finite, empty if none)."""
-    alpha = alpha.copy()
-    alpha["run_status"] = status["status"]
-    alpha["diverged_at"] = pd.array([status.get("diverged_at")] * len(alpha), dtype="Int64")
-    return alpha
-
-
 def runs_table(runs: dict, status_paths) -> pd.DataFrame:
     """One row per run: id, config values (model size keys flattened) and training status."""
     statuses = {}

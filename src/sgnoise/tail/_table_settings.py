@@ -5,6 +5,7 @@ into the settings every view uses.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from sgnoise.tail._matrix import max_block_entries
 from sgnoise.tail._samples import CI_METHODS, NORMALITY_TESTS, ZERO_POLICIES, check_method
@@ -88,3 +89,19 @@ def _merge(name, defaults, given):
     if unknown:
         raise ValueError(f"unknown {name} option(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
     return {**defaults, **given}
+
+
+def unestimated_alpha_table(iterations, methods, views, columns) -> pd.DataFrame:
+    """Rows (iteration × method × view) with α and every estimate left empty (NaN): the α table of a
+    run whose noise is not trusted (it diverged), so every figure shows the run as missing."""
+    rows = [dict(iteration=int(i), method=m, view=v, layer="") for i in iterations for m in methods for v in views]
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def mark_run_status(alpha: pd.DataFrame, status: dict) -> pd.DataFrame:
+    """``alpha`` with the run's training outcome on every row: ``run_status`` ("ok" or "diverged")
+    and ``diverged_at`` (the iteration whose loss was not finite, empty if none)."""
+    alpha = alpha.copy()
+    alpha["run_status"] = status["status"]
+    alpha["diverged_at"] = pd.array([status.get("diverged_at")] * len(alpha), dtype="Int64")
+    return alpha

@@ -39,7 +39,8 @@ from sgnoise.tail._per_column import (NULL_FIELDS, PooledNormality, column_mad, 
                                       null_band, per_column_results)
 from sgnoise.tail._samples import TOP_METHODS, prepare_sample
 from sgnoise.tail._table_settings import (BLOCK_METHODS, COLUMNS, DEFAULT_MEMORY_BUDGET_MB, DEFAULT_NULL_COLUMNS,
-                                          K1_COLUMNS, PER_PARAMETER_COLUMNS, STREAMED_VIEWS, VIEWS, _settings)
+                                          K1_COLUMNS, PER_PARAMETER_COLUMNS, STREAMED_VIEWS, VIEWS, _settings,
+                                          mark_run_status, unestimated_alpha_table)
 from sgnoise.tail.pooled_alpha import k1_table, normality_from_statistics, pooled_estimate
 from sgnoise.tail.streaming import PooledGroup, pooled_results
 
@@ -250,8 +251,7 @@ def run_alpha_tables(path, status: dict, **options):
     ``alpha_table`` of the dump when the run's ``status`` is "ok"; for a diverged run α is not
     estimated (its noise is not trusted) but every checkpoint gets its rows, empty, and the dump is
     still opened so that a corrupt one is reported. Every α row carries ``run_status`` and
-    ``diverged_at`` (sgnoise.aggregate.mark_run_status). ``options``: those of ``alpha_table``."""
-    from sgnoise.aggregate import mark_run_status, unestimated_alpha_table
+    ``diverged_at`` (mark_run_status). ``options``: those of ``alpha_table``."""
 
     if status["status"] == "ok":
         alpha, per_parameter, alpha_k1 = alpha_table(path, return_per_parameter=True, return_k1=True, **options)

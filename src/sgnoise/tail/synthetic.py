@@ -247,3 +247,33 @@ def calibration_study(alphas=DEFAULT_CALIBRATION_ALPHAS, methods=tail.METHODS, r
                              replicates=replicates, n_rows=n_rows, n_columns=test_columns, rate=rate, nominal=test_level,
                              mean_estimate=np.nan, sd_estimate=np.nan, mean_width=np.nan))
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
+
+
+def _method_options(method_options: dict | None) -> dict:
+    from sgnoise.study.config import method_options_from_config
+
+    return method_options_from_config(method_options)
+
+
+def validation_tables(settings: dict, method_options: dict | None = None) -> dict:
+    """Rule tail_validation's tables from the config's ``alpha.validation`` block: ``samples``
+    (estimator_validation), ``summary`` (its bias and RMSE) and ``scale_mixture``."""
+    options, mixture = _method_options(method_options), settings["scale_mixture"]
+    samples = estimator_validation(alphas=settings["alphas"], sizes=settings["sizes"], methods=settings["methods"],
+                                   repeats=settings["repeats"], seed=settings["seed"], method_options=options)
+    mixed = scale_mixture(log_scale_sds=mixture["log_scale_sds"], n_minibatches=mixture["n_minibatches"],
+                          n_coordinates=mixture["n_coordinates"], methods=mixture["methods"], seed=mixture["seed"],
+                          method_options=options)
+    return {"samples": samples, "summary": validation_summary(samples), "scale_mixture": mixed}
+
+
+def calibration_table(settings: dict, method_options: dict | None = None) -> pd.DataFrame:
+    """Rule estimator_calibration_table's table: calibration_study with the config's ``alpha.validation``
+    block (its ``calibration`` sub-block; null ``methods`` = the validation's methods)."""
+    calibration = settings["calibration"]
+    return calibration_study(
+        alphas=calibration["alphas"], methods=calibration["methods"] or settings["methods"],
+        replicates=calibration["replicates"], n_rows=calibration["n_rows"], n_columns=calibration["n_columns"],
+        controls=calibration["controls"], test_columns=calibration["test_columns"], seed=calibration["seed"],
+        pooled_columns=calibration["pooled_columns"], pooled_replicates=calibration["pooled_replicates"],
+        method_options=_method_options(method_options))
