@@ -29,7 +29,7 @@ import torch
 from sgnoise.models.losses import LOSSES
 from sgnoise.tail.pooled import DEFAULT_K1_GRID
 from sgnoise.study.schedule import checkpoint_schedule
-from sgnoise.training.single import RunSpec, train_run
+from sgnoise.training import RunSpec, train_run
 from sgnoise.tail.views import alpha_table_options, run_alpha_tables
 
 ALPHA_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "alpha.schema.yaml"
