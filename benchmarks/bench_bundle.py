@@ -40,7 +40,9 @@ from sgnoise.data import prepare_mnist5k
 from sgnoise.models.losses import cross_entropy
 from sgnoise.models import FCN
 from sgnoise.noise.measure import gradient_noise
-from sgnoise.training.single import RunSpec, checkpoint_schedule, evaluate, train_run
+from sgnoise.study.schedule import checkpoint_schedule
+from sgnoise.training import RunSpec, train_run
+from sgnoise.training.outputs import evaluate
 
 RESULTS = Path(__file__).parent / "results" / "bench_bundle.json"
 

@@ -6,7 +6,7 @@ import torch
 
 from sgnoise.atomic import write_csv_atomic
 from sgnoise.iterates import network_study
-from sgnoise.training.single import configure_determinism, load_run_data
+from sgnoise.training import configure_determinism, load_run_data
 
 settings = dict(snakemake.params.settings)
 if settings["device"] == "auto":

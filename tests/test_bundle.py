@@ -16,7 +16,7 @@ from sgnoise.models.losses import get_loss
 from sgnoise.models import FCN
 from sgnoise.noise.measure import minibatch_gradients as reference_minibatch_gradients
 from sgnoise.noise.dump import NoiseDump
-from sgnoise.training.single import RunSpec, train_run
+from sgnoise.training import RunSpec, train_run
 
 ITERATIONS = 100
 CHECKPOINTS = [0, 3, 20, 55, ITERATIONS]
@@ -307,7 +307,8 @@ def test_choose_bundle_size_from_free_memory():
 
 
 def test_auto_bundle_size_reads_free_device_memory_and_splits_the_bundle(tmp_path, monkeypatch):
-    import sgnoise.training.bundle
+    import sgnoise.training.bundle.loop
+    import sgnoise.training.bundle.plan
 
     s = spec(model={"model": "fcn", "depth": 3, "width": 64}, batch_size=100, max_coords=None, random_minibatches=0)
     per_member = member_memory_bytes(s, 784, 10, 4000)
@@ -318,10 +319,10 @@ def test_auto_bundle_size_reads_free_device_memory_and_splits_the_bundle(tmp_pat
     # train_bundle(max_members=None) trains in sub-bundles of what fits: here 2 of the 4 members at a time
     data, specs = synthetic_data(), member_specs(iterations=12, checkpoints=[0, 12])
     member = member_memory_bytes(specs[0], 12, 3, 120)
-    monkeypatch.setattr(sgnoise.training.bundle, "available_memory_bytes", lambda device: int(2.5 / 0.25 * member))
+    monkeypatch.setattr(sgnoise.training.bundle.plan, "available_memory_bytes", lambda device: int(2.5 / 0.25 * member))
     sizes = []
-    together = sgnoise.training.bundle._train_together
-    monkeypatch.setattr(sgnoise.training.bundle, "_train_together", lambda specs, *a: sizes.append(len(specs)) or together(specs, *a))
+    together = sgnoise.training.bundle.loop._train_together
+    monkeypatch.setattr(sgnoise.training.bundle.loop, "_train_together", lambda specs, *a: sizes.append(len(specs)) or together(specs, *a))
     auto, pairs = output_paths(tmp_path / "auto", 4), output_paths(tmp_path / "pairs", 4)
     train_bundle(specs, data, auto)
     assert sizes == [2, 2]

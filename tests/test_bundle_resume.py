@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-import sgnoise.training.bundle
+import sgnoise.training.bundle._members
+import sgnoise.training.bundle.vectorised
 from sgnoise.training.bundle import BUNDLE_STATE_DIR, bundle_fingerprint, train_bundle
 from sgnoise.study.naming import bundle_name
 from sgnoise.training.state import RunStateDirectory, StateError
@@ -37,7 +38,7 @@ class Interrupted(BaseException):
 
 
 def interrupt_after(monkeypatch, where, n_calls):
-    """Make the n-th call of ``where`` raise Interrupted: "forward" (sgnoise.training.bundle.fcn_forward: SGD steps,
+    """Make the n-th call of ``where`` raise Interrupted: "forward" (sgnoise.training.bundle's fcn_forward: SGD steps,
     metrics chunks and noise passes all count) or "checkpoint_file" (one member's checkpoint file)."""
     calls = [0]
 
@@ -49,7 +50,9 @@ def interrupt_after(monkeypatch, where, n_calls):
             return real(*args, **kwargs)
         return wrapper
     if where == "forward":
-        monkeypatch.setattr(sgnoise.training.bundle, "fcn_forward", counted(sgnoise.training.bundle.fcn_forward))
+        forward = counted(sgnoise.training.bundle.vectorised.fcn_forward)
+        for module in (sgnoise.training.bundle.vectorised, sgnoise.training.bundle._members):  # every caller's name
+            monkeypatch.setattr(module, "fcn_forward", forward)
     else:
         monkeypatch.setattr(RunStateDirectory, "save_checkpoint", counted(RunStateDirectory.save_checkpoint))
 
@@ -137,7 +140,7 @@ def test_failing_member_keeps_the_state_and_a_rerun_fails_again_at_once(tmp_path
     assert (state_root / BUNDLE_STATE_DIR / bundle_name(s.run_id for s in failing) / "state.pt").exists()
     assert not any(p.exists() for p in paths[2].values())
     steps = []
-    monkeypatch.setattr(sgnoise.training.bundle._Bundle, "step", lambda self, iteration: steps.append(iteration))
+    monkeypatch.setattr(sgnoise.training.bundle._members._Bundle, "step", lambda self, iteration: steps.append(iteration))
     with pytest.raises(FloatingPointError, match="toy/m2/s12"):
         train_bundle(failing, synthetic_data(), paths, state_root=state_root)
     assert steps == []  # resumed after the last step: nothing retrained

@@ -13,7 +13,7 @@ from sgnoise.data import load_prepared, npz_dataset_info
 from sgnoise.models import CustomModelError, build_model, check_model, load_factory, parameter_types
 from sgnoise.noise.measure import gradient_noise
 from sgnoise.study.naming import bundle_supported, custom_model_tag, optimizer_tag
-from sgnoise.training.single import RunSpec, make_optimizer, train_run
+from sgnoise.training import RunSpec, make_optimizer, train_run
 from workflow import REPO, snakemake, write_config
 
 TINY_CNN = {"model": "custom", "factory": "custom_models:tiny_cnn", "kwargs": {"channels": 3}}

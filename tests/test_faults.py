@@ -186,7 +186,7 @@ def test_unestimated_alpha_rows_and_run_status_marks():
 def test_configure_determinism_sets_the_thread_count_from_the_config():
     import torch
 
-    from sgnoise.training.single import configure_determinism
+    from sgnoise.training import configure_determinism
 
     before = torch.get_num_threads()
     try:

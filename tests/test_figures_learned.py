@@ -19,7 +19,7 @@ FROZEN = "toy/fcn-d3-w8/nll/b20-lr1e-07-it60/s0"
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from sgnoise.training.single import train_run
+    from sgnoise.training import train_run
 
     root = tmp_path_factory.mktemp("learned")
     status_paths, alpha, metrics, k1 = [], [], [], []

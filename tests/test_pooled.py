@@ -13,7 +13,7 @@ from sgnoise.training.bundle import train_bundle
 from sgnoise.models import build_model
 from sgnoise.noise.measure import measure_noise, partition_batches, select_columns
 from sgnoise.noise.dump import NoiseDump
-from sgnoise.training.single import RunSpec, train_run
+from sgnoise.training import RunSpec, train_run
 
 
 # ----------------------------------------------------------------------------- the brute-force port

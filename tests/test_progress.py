@@ -8,7 +8,7 @@ import torch
 
 from sgnoise.training.bundle import train_bundle
 from sgnoise.training.progress import Progress, format_duration
-from sgnoise.training.single import RunSpec, train_run
+from sgnoise.training import RunSpec, train_run
 from test_bundle import member_specs, output_paths, synthetic_data as bundle_data
 from test_train import spec, synthetic_data
 
@@ -60,7 +60,7 @@ def _replayed_batch_stats(run_spec, data):
     """Mini-batch loss and accuracy of every SGD step, replayed by hand with the loop's data order."""
     from sgnoise.models.losses import get_loss
     from sgnoise.models import build_model
-    from sgnoise.training.single import seed_everything
+    from sgnoise.training import seed_everything
 
     generator = seed_everything(run_spec.seed)
     model = build_model(run_spec.model, tuple(data["train_x"].shape[1:]), data["num_classes"])

@@ -20,10 +20,12 @@ import pytest
 import torch
 import yaml
 
+import sgnoise.training.outputs
+import sgnoise.training.runtime
 import sgnoise.training.single
 from sgnoise.training.state import (RunStateDirectory, StateError, fingerprint, remove_stale_temporaries, restore_rng,
                            rng_snapshot)
-from sgnoise.training.single import RunSpec, load_run_data, train_run
+from sgnoise.training import RunSpec, load_run_data, train_run
 from test_train import synthetic_data
 from workflow import REPO, snakemake
 
@@ -248,7 +250,7 @@ def test_wall_time_saves_land_between_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(Interrupted):
         train(tmp_path, make_spec(), state_root, state_interval_s=1e-9)
     with RunStateDirectory(state_root / make_spec().run_id) as directory:
-        state, _ = directory.load_state(sgnoise.training.single.run_fingerprint(make_spec(), "cpu"))
+        state, _ = directory.load_state(sgnoise.training.runtime.run_fingerprint(make_spec(), "cpu"))
         assert state["iteration"] not in make_spec().checkpoints and state["iteration"] > 7
         assert state["checkpoints_done"] == [0, 2, 7] and [r["iteration"] for r in state["rows"]] == [0, 2, 7]
         assert list(directory.checkpoint_files()) == [0, 2, 7]
@@ -259,7 +261,7 @@ def test_wall_time_saves_land_between_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(Interrupted):
         train(tmp_path, make_spec(), state_root2, state_interval_s=None)
     with RunStateDirectory(state_root2 / make_spec().run_id) as directory:
-        state, _ = directory.load_state(sgnoise.training.single.run_fingerprint(make_spec(), "cpu"))
+        state, _ = directory.load_state(sgnoise.training.runtime.run_fingerprint(make_spec(), "cpu"))
         assert state["iteration"] == 7
 
 
@@ -306,7 +308,7 @@ def test_disk_full_keeps_the_last_state_and_leaves_no_partial_file(tmp_path, mon
     with pytest.raises(OSError, match="No space left"):
         train(tmp_path, make_spec(), state_root, state_interval_s=1e-9)
     monkeypatch.undo()
-    monkeypatch.setattr(sgnoise.training.single.NoiseDumpWriter, "add_checkpoint", no_space)  # full while assembling the dump
+    monkeypatch.setattr(sgnoise.training.outputs.NoiseDumpWriter, "add_checkpoint", no_space)  # full while assembling the dump
     with pytest.raises(OSError, match="No space left"):
         train(tmp_path, make_spec(), state_root, state_interval_s=1e-9)
     assert leftover_temporaries(tmp_path) == [] and not (tmp_path / "noise.h5").exists()

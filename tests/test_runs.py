@@ -42,7 +42,7 @@ def test_bundle_support_name_and_key():
     assert bundle_name(ids) == hashlib.sha1(b"a-run b-run").hexdigest()[:12]
     assert bundle_name(ids) != bundle_name(ids[::-1])
     assert not set(SHARED_FIELDS) & set(VARYING_FIELDS)
-    from sgnoise.training.single import RunSpec  # every field of a run is shared by its bundle or may vary in it
+    from sgnoise.study.spec import RunSpec  # every field of a run is shared by its bundle or may vary in it
 
     assert set(SHARED_FIELDS) | set(VARYING_FIELDS) == {f.name for f in dataclasses.fields(RunSpec)}
     assert VARYING_FIELDS == ("run_id", "seed", "lr", "loss")

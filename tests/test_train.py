@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sgnoise.noise.dump import NoiseDump
-from sgnoise.training.single import RunSpec, checkpoint_schedule, learning_rate, train_run
+from sgnoise.study.schedule import checkpoint_schedule, learning_rate
+from sgnoise.training import RunSpec, train_run
 
 
 def test_checkpoint_schedule_log_spaced_with_ends():
@@ -97,7 +98,7 @@ def test_divergence_can_fail_and_leaves_nothing(tmp_path):
 def test_status_flags_a_run_that_did_not_learn(tmp_path):
     """A learning rate of 1e-7 leaves the accuracy where the initialisation put it: not learned; the
     default one learns. (Three classes: chance 1/3, margin 0.05.)"""
-    from sgnoise.training.single import learned_status
+    from sgnoise.training import learned_status
     _, frozen = run(tmp_path, "frozen", lr=1e-7, iterations=60, checkpoints=[0, 60])
     _, trained = run(tmp_path, "trained", lr=0.5, iterations=60, checkpoints=[0, 60])
     status = json.loads((tmp_path / "frozen" / "status.json").read_text())

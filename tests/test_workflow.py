@@ -64,7 +64,7 @@ def test_api_table_equals_the_workflows_alpha_csv(tiny_study):
 
     from sgnoise import api
     from sgnoise.models import build_model
-    from sgnoise.training.single import load_run_data, seed_everything
+    from sgnoise.training import load_run_data, seed_everything
 
     run = "mnist5k/fcn-d2-w8/nll/b500-lr0.1-it30/s0"
     workflow = pd.read_csv(tiny_study / "results/runs" / run / "alpha.csv")

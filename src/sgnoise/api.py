@@ -27,11 +27,11 @@ import pandas as pd
 import torch
 
 from sgnoise.models.losses import LOSSES
-from sgnoise.tail.pooled import DEFAULT_K1_GRID
 from sgnoise.study.schedule import checkpoint_schedule
-from sgnoise.training.single import RunSpec, train_run
+from sgnoise.study import DEFAULT_K1_GRID, RunSpec
 from sgnoise.study.config import alpha_table_options
 from sgnoise.tail import run_alpha_tables
+from sgnoise.training import train_run
 
 ALPHA_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "alpha.schema.yaml"
 LR_MILESTONES = (0.3333333333, 0.6666666667)  # the workflow's train.lr_milestones: η × lr_factor at 1/3 and 2/3 of the run

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sgnoise.models._util import _num_parameters, _positive_int
+
 # Stage widths as multiples of the base width w (w = 64 gives the standard VGG); "M": 2×2 max-pool.
 VGG_CONFIGS: dict[str, tuple] = {
     "vgg11": (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"),
@@ -20,18 +22,6 @@ VGG_CONFIGS: dict[str, tuple] = {
 }
 
 DROPOUT_P = 0.5
-
-
-def _positive_int(value, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{argument} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{argument} must be >= 1, got {value}")
-    return value
-
-
-def _num_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------- AlexNet

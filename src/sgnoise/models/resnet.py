@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sgnoise.models.cnn import _num_parameters, _positive_int
+from sgnoise.models._util import _num_parameters, _positive_int
 
 
 def resnet_blocks(depth: int) -> int:

@@ -6,7 +6,7 @@ outputs, so Snakemake never deletes it as incomplete output)::
     lock                          flock()ed by the training process; holds its pid
     state.pt                      torch.save of the state dict (format sgnoise.train_state, version 1)
     checkpoint-<iteration:08d>.npz noise, full_gradient, [noise_random], attrs (JSON) of one checkpoint
-    noise.h5.partial              the noise dump being written (sgnoise.training.single.RunCheckpoints), renamed
+    noise.h5.partial              the noise dump being written (sgnoise.training.outputs.RunCheckpoints), renamed
                                   onto the run's output at the end; rebuilt from the checkpoint files on resume
 
 The state dict holds everything the SGD loop depends on: model parameters and buffers, the
