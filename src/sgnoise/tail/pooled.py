@@ -30,7 +30,7 @@ import math
 import numpy as np
 import torch
 
-from sgnoise import tail
+from sgnoise.tail._estimators import block_lengths
 from sgnoise.study.spec import DEFAULT_K1_GRID  # noqa: F401  (re-exported)
 from sgnoise.tail.pooled_alpha import (K1_POLICIES, MEDIAN_K1_GRID, MINIMUM_CLUSTERS, WINDOW_SPAN_K1, k1_table,
                                        normality_from_statistics, pooled_estimate, select_k1, two_way_interval)
@@ -50,7 +50,7 @@ __all__ = ["COLUMN_WINDOWS", "DEFAULT_K1_GRID", "EPS", "K1_POLICIES", "MEDIAN_K1
 
 def reference_block_length(n_used: int) -> int:
     """K1 of the reference code for N samples (``sgnoise.tail.block_lengths(N, "reference")``)."""
-    return tail.block_lengths(int(n_used), "reference")[0]
+    return block_lengths(int(n_used), "reference")[0]
 
 
 class _Numpy:
