@@ -12,7 +12,7 @@ import torch
 from scipy import integrate, stats
 
 from sgnoise import iterates as it
-from sgnoise.sde.levy import sample_sas
+from sgnoise.sde import sample_sas
 
 torch.set_num_threads(1)
 

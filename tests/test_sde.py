@@ -24,11 +24,12 @@ from sgnoise.sde import (
     mean_exit_time_theory,
     periodic_well,
     quadratic_well,
+    sample_isotropic_sas,
+    sample_sas,
     simulate_discrete_sweep,
     simulate_exit_sweep,
     summarise_exit_times,
 )
-from sgnoise.sde.levy import sample_isotropic_sas, sample_sas
 
 # --------------------------------------------------------------------------- potentials
 
