@@ -11,14 +11,17 @@ import pytest
 import torch
 
 import fakedata
-from sgnoise.data import dataset_info, download, load_prepared, prepare_dataset
-from sgnoise.data.download import (
+from sgnoise.data import (
     DatasetChecksumError,
     DatasetDownloadError,
     DatasetOfflineError,
+    dataset_info,
+    download,
     download_dataset,
     download_manifest,
+    load_prepared,
     load_raw,
+    prepare_dataset,
 )
 
 N_TRAIN, N_TEST = 10, 5

@@ -47,37 +47,37 @@ from sgnoise.sde.theory import (
 )
 
 __all__ = [
-    # levy: SαS random numbers and Lévy motion
-    "as_generator",
-    "check_alpha",
-    "sample_sas",
-    "sample_positive_stable",
-    "sample_isotropic_sas",
-    "levy_motion_increments",
-    "levy_motion_paths",
-    # simulate: potentials and exit times
-    "NOISE_KINDS",
+    # exit times of the Euler scheme, and their potentials
+    "first_exit_times",
+    "discrete_exit_times",
     "Potential",
     "quadratic_well",
     "periodic_well",
     "well_potential",
-    "first_exit_times",
-    "discrete_exit_times",
+    "NOISE_KINDS",
+    # SαS random numbers and Lévy motion
+    "sample_sas",
+    "sample_isotropic_sas",
+    "sample_positive_stable",
+    "levy_motion_increments",
+    "levy_motion_paths",
+    "as_generator",
+    "check_alpha",
     # theory
-    "levy_exit_constant",
     "mean_exit_time_theory",
     "mean_exit_time_diffusion",
-    "ball_exit_rate",
+    "levy_exit_constant",
     "ball_exit_time_theory",
-    # studies
-    "summarise_exit_times",
-    "case_rng",
-    "exit_sweep_cases",
+    "ball_exit_rate",
+    # the workflow's studies: cases, sweeps, tables, one call per rule
     "EXIT_STUDIES",
     "exit_study_cases",
-    "simulate_exit_sweep",
+    "exit_sweep_cases",
     "discrete_sweep_cases",
+    "case_rng",
+    "simulate_exit_sweep",
     "simulate_discrete_sweep",
+    "summarise_exit_times",
     "levy_paths_table",
     "run_exit_study",
     "run_discrete_study",

@@ -40,16 +40,6 @@ from sgnoise.sde.levy import (
     sample_sas,
 )
 
-__all__ = [
-    "NOISE_KINDS",
-    "Potential",
-    "quadratic_well",
-    "periodic_well",
-    "well_potential",
-    "first_exit_times",
-    "discrete_exit_times",
-]
-
 NOISE_KINDS = ("isotropic", "coordinatewise")
 
 # Noise values held in memory at once (float64: 4 MiB); the block of steps adapts to the exit rate.

@@ -15,21 +15,6 @@ from sgnoise.sde.levy import _check_count, _check_positive, levy_motion_paths
 from sgnoise.sde.simulate import discrete_exit_times, first_exit_times, well_potential
 from sgnoise.sde.theory import ball_exit_time_theory, mean_exit_time_diffusion, mean_exit_time_theory
 
-__all__ = [
-    "summarise_exit_times",
-    "case_rng",
-    "exit_sweep_cases",
-    "EXIT_STUDIES",
-    "exit_study_cases",
-    "simulate_exit_sweep",
-    "discrete_sweep_cases",
-    "simulate_discrete_sweep",
-    "levy_paths_table",
-    "run_exit_study",
-    "run_discrete_study",
-    "run_levy_paths",
-]
-
 
 def summarise_exit_times(times) -> dict:
     """n_paths, n_censored (infinite times), mean, its standard error and median (NaN if any censored)."""

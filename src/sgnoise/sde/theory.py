@@ -13,14 +13,6 @@ import numpy as np
 from sgnoise.sde.levy import _check_count, _check_positive, check_alpha
 from sgnoise.sde.simulate import NOISE_KINDS, _check_real
 
-__all__ = [
-    "levy_exit_constant",
-    "mean_exit_time_theory",
-    "mean_exit_time_diffusion",
-    "ball_exit_rate",
-    "ball_exit_time_theory",
-]
-
 
 def levy_exit_constant(alpha) -> float:
     """c_α = Γ(1+α) sin(πα/2) / π: the Lévy measure of SαS(α, 1) is c_α |y|^{−1−α} dy (zero at α = 2)."""
