@@ -21,8 +21,7 @@ import numpy as np
 from scipy import stats
 
 from sgnoise.atomic import write_text_atomic
-from sgnoise.sde import first_exit_times, quadratic_well
-from sgnoise.sde.levy import sample_sas
+from sgnoise.sde import first_exit_times, quadratic_well, sample_sas
 
 REPEATS = 5
 ALPHA, EPS, DT = 1.5, 1e-3, 0.01

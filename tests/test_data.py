@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgnoise.data import dataset_info, load_prepared, prepare_mnist5k, save_prepared, stratified_split
+from sgnoise.data import dataset_info, load_prepared, prepare_dataset, prepare_mnist5k, save_prepared, stratified_split
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +57,23 @@ def test_stratified_split_checks_and_unknown_dataset():
         stratified_split(labels, 7, np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
         dataset_info("imagenet")
+
+
+def test_prepare_dataset_writes_what_prepare_mnist5k_returns(tmp_path, mnist5k):
+    path = tmp_path / "mnist5k.npz"
+    arrays = prepare_dataset("mnist5k", path, split_seed=0)
+    with np.load(path) as saved:
+        for key, value in mnist5k.items():
+            assert np.array_equal(arrays[key], value) and np.array_equal(saved[key], value)
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        prepare_dataset("imagenet", tmp_path / "imagenet.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist5k.npz"]
+
+
+def test_importing_sgnoise_data_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sgnoise.data, sys; print('torch' in sys.modules, 'torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

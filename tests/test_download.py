@@ -1,22 +1,27 @@
-"""Dataset download through torchvision's real code path, against a loopback HTTP mirror of fake archives."""
+"""Dataset download through torchvision's real code path, against a loopback HTTP mirror of fake archives;
+then prepared and loaded as the workflow does (prepare_dataset, load_prepared)."""
 
 import json
 import socket
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import fakedata
-from sgnoise.data import download
-from sgnoise.data.download import (
-    DATASET_STATS,
+from sgnoise.data import (
     DatasetChecksumError,
     DatasetDownloadError,
     DatasetOfflineError,
+    dataset_info,
+    download,
     download_dataset,
-    load_dataset,
+    download_manifest,
+    load_prepared,
+    load_raw,
+    prepare_dataset,
 )
 
 N_TRAIN, N_TEST = 10, 5
@@ -41,6 +46,13 @@ def refused_url():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+def load_dataset(name, root):
+    """A downloaded dataset as a run gets it: prepared into ``<root>/<name>.npz``, then loaded as tensors."""
+    path = Path(root) / f"{name}.npz"
+    prepare_dataset(name, path)
+    return load_prepared(path)
 
 
 def _visible_entries(root):
@@ -71,23 +83,24 @@ def test_download_and_load_all_datasets(name, archives, mirror, tmp_path):
     data = load_dataset(name, root)
     reference = fakedata.fake_arrays(N_TRAIN, N_TEST, seed=0)[name]
     shape = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}[name]
-    assert data["input_shape"] == shape
+    assert dataset_info(name).input_shape == shape
     assert data["num_classes"] == (100 if name == "cifar100" else 10)
     for split, n in (("train", N_TRAIN), ("test", N_TEST)):
         x, y = data[f"{split}_x"], data[f"{split}_y"]
         assert x.shape == (n, *shape) and x.dtype == torch.float32
         assert y.dtype == torch.int64
         np.testing.assert_array_equal(y.numpy(), reference[f"{split}_y"])
-        mean = np.array(DATASET_STATS[name]["mean"]).reshape(1, -1, 1, 1)
-        sd = np.array(DATASET_STATS[name]["sd"]).reshape(1, -1, 1, 1)
+        mean = np.array(dataset_info(name).mean).reshape(1, -1, 1, 1)
+        sd = np.array(dataset_info(name).std).reshape(1, -1, 1, 1)
         expected = (reference[f"{split}_x"] / 255.0 - mean) / sd  # independent float64 normalisation
         np.testing.assert_allclose(x.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_dataset_stats_are_the_papers():
-    assert DATASET_STATS["mnist"] == {"mean": (0.1307,), "sd": (0.3081,)}
-    assert DATASET_STATS["cifar10"]["sd"] == (0.247, 0.243, 0.262)
-    assert DATASET_STATS["cifar100"]["mean"] == (0.5071, 0.4867, 0.4408)
+    assert (dataset_info("mnist").mean, dataset_info("mnist").std) == ((0.1307,), (0.3081,))
+    assert dataset_info("cifar10").std == (0.247, 0.243, 0.262)
+    assert dataset_info("cifar100").mean == (0.5071, 0.4867, 0.4408)
+    assert dataset_info("mnist5k").mean == dataset_info("mnist").mean  # the same digits' statistics
 
 
 def test_second_call_does_not_download_again(archives, mirror, tmp_path, refused_url):
@@ -242,7 +255,18 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="32-character hex md5"):
         download_dataset("mnist", tmp_path, checksums={"train-images-idx3-ubyte.gz": "abc"})
     with pytest.raises(TypeError, match="root"):
-        load_dataset("mnist", None)
+        load_raw("mnist", None)
     with pytest.raises(ValueError, match="name must be one of"):
-        load_dataset("MNIST", tmp_path)
+        load_raw("MNIST", tmp_path)
     assert _visible_entries(tmp_path) == []
+
+
+def test_download_manifest_is_the_rules_output(archives, mirror, tmp_path):
+    directory, sums = archives
+    manifest = tmp_path / "data" / "cifar10" / "MANIFEST.json"
+    raw = download_manifest("cifar10", manifest, mirror=mirror.url, checksums=directory / fakedata.CHECKSUMS_FILE)
+    assert raw == tmp_path / "data" / "cifar10" / download.raw_subdir("cifar10")
+    assert json.loads(manifest.read_text())["expected_md5"] == sums["cifar10"]
+    elsewhere = tmp_path / "data" / "cifar10" / "copy.json"  # a rule declaring another output: a copy
+    download_manifest("cifar10", elsewhere, mirror=mirror.url, checksums=sums["cifar10"], retries=0)
+    assert elsewhere.read_bytes() == manifest.read_bytes()

