@@ -29,10 +29,14 @@ def modules() -> dict:
 
 
 def imports_of(path: Path, known: set) -> set:
-    """sgnoise modules ``path`` imports, at the top or inside a function: ``from a.b import c`` names a.b.c
-    when that is a module, else a.b."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    """sgnoise modules ``path`` imports, at the top or inside a function (not under ``if TYPE_CHECKING``):
+    ``from a.b import c`` names a.b.c when that is a module, else a.b."""
+    found, tree = set(), ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+                   for n in ast.walk(node)}  # annotations only: never imported at run time
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("sgnoise")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sgnoise") and node.level == 0:
