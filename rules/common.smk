@@ -6,10 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from sgnoise.data import DATASETS, dataset_info
-from sgnoise.iterates import check_iterates_config
-from sgnoise.study.checks import ConfigError, check_across_keys, coerce_to_schema_types, schema_error
-from sgnoise.study.grid import build_study
+from sgnoise.study import DATASETS, build_study, check_across_keys, coerce_to_schema_types, dataset_info, schema_error
 
 if workflow.config_settings.config:  # nested --config values arrive as strings ("100"): read them as schema types
     coerced = coerce_to_schema_types(config, dict(workflow.config_settings.config), Path(workflow.basedir) / "schemas")

@@ -2,10 +2,7 @@
 # online SGD chains on Gaussian linear regression, one job per dimension d, against the exact tail index;
 # FCN weight fluctuations, one job per network. Config: the `iterates:` block (schemas/iterates.schema.yaml).
 
-try:
-    ITERATES = check_iterates_config(config["iterates"])
-except ValueError as error:
-    raise ConfigError(str(error)) from None
+ITERATES = STUDY.iterates  # checked when the study is built (sgnoise.study.iterates_config)
 ITERATE_CASES = {str(case["dim"]): case for case in config["iterates"]["linear"]["cases"]}
 
 

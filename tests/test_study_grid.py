@@ -22,7 +22,8 @@ def validated(path=REPO / "config.yaml", **changes):
     config = yaml.safe_load(Path(path).read_text())
     config.update(copy.deepcopy(changes))
     validate(config, str(REPO / "schemas/config.schema.yaml"))
-    validate(config["alpha"], str(REPO / "schemas/alpha.schema.yaml"))
+    for section in ("alpha", "sde", "iterates"):
+        validate(config[section], str(REPO / f"schemas/{section}.schema.yaml"))
     return config
 
 
@@ -142,6 +143,14 @@ def test_example_runs_default_to_the_last_run_of_each_dataset_model_loss():
                               "mnist5k/alexnet-c4/nll/b500-lr0.05-it10/s0"]
     config["figures"]["example_runs"] = ["no/such/run"]
     with pytest.raises(ConfigError, match="figures.example_runs: .* are not runs of this study"):
+        build_study(config)
+
+
+def test_iterates_block_is_checked_with_the_study():
+    config = validated(REPO / "tests/config.tiny.yaml")
+    assert build_study(config).iterates["networks"] == {"fcn-d2-w8": {"model": "fcn", "depth": 2, "width": 8}}
+    config["iterates"]["linear"]["curve_alphas"] = [1.5, 1.0]
+    with pytest.raises(ConfigError, match="iterates.linear.curve_alphas: the first value must be below the second"):
         build_study(config)
 
 

@@ -4,13 +4,15 @@ the iterates themselves, measured on many vectorised SGD chains and held against
 Linear regression, online: the exact α of the chains (the moment-Lyapunov root; quadrature in ``_theory``,
 Monte Carlo in ``_montecarlo``), the chains and the study of one dimension (``_linear``); networks: FCNs
 trained as one batched model and α̂ of their weight fluctuations per layer (``_network``); the α̂ tables of
-both (``_estimates``); the ``iterates:`` config block (``_config``).
+both (``_estimates``); the seed of every setting (``_seeds``). The ``iterates:`` config block is checked by
+:func:`sgnoise.study.iterates_config.check_iterates_config` (re-exported here).
 
 Importing the package costs numpy only: scipy, pandas, torch and sgnoise.tail are imported where used,
-since the workflow imports it to check the config (:func:`check_iterates_config`) on every snakemake call.
+so that the study tables and figures that read its results stay light.
 """
 
-from sgnoise.iterates._config import check_iterates_config, setting_seed
+from sgnoise.iterates._seeds import setting_seed
+from sgnoise.study.iterates_config import check_iterates_config
 from sgnoise.iterates._estimates import (
     batch_means_interval,
     fluctuation_alpha_rows,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sgnoise.iterates._config import setting_seed
+from sgnoise.iterates._seeds import setting_seed
 from sgnoise.iterates._estimates import iterate_alpha_rows
 from sgnoise.iterates._montecarlo import theory_alpha_mc
 from sgnoise.iterates._theory import TheoryAlpha, _check_setting, step_for_alpha, theory_alpha

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sgnoise.iterates._config import setting_seed
+from sgnoise.iterates._seeds import setting_seed
 from sgnoise.iterates._estimates import fluctuation_alpha_rows
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sgnoise.data import dataset_info, npz_dataset_info
 from sgnoise.study.checks import ConfigError
+from sgnoise.study.iterates_config import check_iterates_config
 from sgnoise.study.naming import (ADAM_BETAS, MODEL_DEFAULTS, MODEL_SIZE_KEYS, bundle_key, bundle_supported, model_problem,
                                   model_tag, optimizer_tag)
 from sgnoise.study.schedule import checkpoint_schedule
@@ -208,12 +209,14 @@ def example_runs(runs: dict, chosen) -> list:
 
 @dataclass
 class Study:
-    """What the workflow runs: run id → spec, bundle name → run ids, the example runs, the prepared-data folder."""
+    """What the workflow runs: run id → spec, bundle name → run ids, the example runs, the prepared-data folder,
+    and the iterates studies' checked settings (``dims``, ``networks``: model tag → FCN spec)."""
 
     runs: dict
     bundles: dict = field(default_factory=dict)
     examples: list = field(default_factory=list)
     data_dir: str = "resources/data"
+    iterates: dict = field(default_factory=dict)
 
     @property
     def bundled(self) -> set:
@@ -242,6 +245,10 @@ class Study:
 def build_study(config: dict, check_model=None) -> Study:
     """The :class:`Study` of a validated config (schemas/*.schema.yaml, defaults filled)."""
     runs = build_runs(config, check_model)
+    try:
+        iterates = check_iterates_config(config["iterates"]) if "iterates" in config else {}
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return Study(runs=runs, bundles=build_bundles(runs, config["train"]["bundle_size"]),
                  examples=example_runs(runs, config["figures"]["example_runs"]),
-                 data_dir=config["data"]["dir"].rstrip("/"))
+                 data_dir=config["data"]["dir"].rstrip("/"), iterates=iterates)

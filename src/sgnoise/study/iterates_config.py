@@ -1,25 +1,13 @@
-"""The ``iterates:`` config block (schemas/iterates.schema.yaml): what the schema cannot check, the seeds of
-each setting, and the device a study runs on."""
+"""The ``iterates:`` config block (schemas/iterates.schema.yaml): what the schema cannot check (torch-free)."""
 
 from __future__ import annotations
 
-import zlib
-
-import numpy as np
-
-
-def setting_seed(seed: int, part: str, **values) -> np.random.SeedSequence:
-    """A SeedSequence from (seed, part name, setting values): reproducible and independent of the order
-    in which settings are run."""
-    key = part + "|" + "|".join(f"{name}={values[name]!r}" for name in sorted(values))
-    return np.random.SeedSequence([int(seed), zlib.crc32(key.encode())])
+from sgnoise.study.naming import model_tag
 
 
 def check_iterates_config(settings: dict) -> dict:
     """What the schema cannot say about a (schema-filled) ``iterates:`` block; raises ValueError naming the
     key. Returns {"dims": [...], "networks": {model tag: model spec}}."""
-    from sgnoise.study.naming import model_tag
-
     linear, networks = settings["linear"], settings["networks"]
     dims = []
     for index, case in enumerate(linear["cases"]):
