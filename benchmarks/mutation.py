@@ -34,20 +34,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "mutation"
 
-# module -> (fast test files covering it, extra pytest args)
+# module (dotted, under sgnoise) -> (fast test files covering it, extra pytest args)
+TAIL_TESTS = ["tests/test_tail.py", "tests/test_tail_extremes.py", "tests/test_tail_sharp.py"]
 MODULES = {
-    "tail": (["tests/test_tail.py", "tests/test_tail_extremes.py", "tests/test_tail_sharp.py"], []),
-    "noise": (["tests/test_noise.py", "tests/test_noise_cnn.py", "tests/test_pooled.py"], []),
-    "pooled": (["tests/test_pooled.py"], []),
-    "losses": (["tests/test_models_losses.py"], []),
-    "sde": (["tests/test_sde.py"], ["-k", "not figure"]),
-    "stable": (["tests/test_stable.py"], []),
-    "runs": (["tests/test_runs.py"], []),
-    "store": (["tests/test_store.py"], []),
+    "tail._estimators": (TAIL_TESTS, []),
+    "tail._extreme": (TAIL_TESTS, []),
+    "tail._intervals": (TAIL_TESTS, []),
+    "tail._columns": (TAIL_TESTS, []),
+    "tail._normality": (TAIL_TESTS, []),
+    "noise.measure": (["tests/test_noise.py", "tests/test_noise_cnn.py", "tests/test_pooled.py"], []),
+    "tail.pooled": (["tests/test_pooled.py"], []),
+    "tail.pooled_alpha": (["tests/test_pooled.py", "tests/test_two_way.py"], []),
+    "models.losses": (["tests/test_models_losses.py"], []),
+    "sde.simulate": (["tests/test_sde.py", "tests/test_sde_sweeps.py"], ["-k", "not figure"]),
+    "sde.theory": (["tests/test_sde.py", "tests/test_sde_sweeps.py"], ["-k", "not figure"]),
+    "sde.levy": (["tests/test_stable.py"], []),
+    "study.naming": (["tests/test_runs.py"], []),
+    "study.grid": (["tests/test_study_grid.py"], []),
+    "noise.dump": (["tests/test_store.py"], []),
 }
 # modules too large for a full run on 2 cores are sampled (seeded); None = every mutant
-SAMPLE = {"tail": 70, "sde": 15, "pooled": 50, "noise": 50, "stable": 50, "store": 60, "losses": None,
-          "runs": None}
+SAMPLE = {"tail._estimators": 30, "tail._extreme": 20, "tail._intervals": 20, "tail._columns": 15,
+          "tail._normality": 15, "sde.simulate": 15, "sde.theory": 10, "tail.pooled": 30, "tail.pooled_alpha": 30,
+          "noise.measure": 50, "sde.levy": 50, "noise.dump": 60, "models.losses": None, "study.naming": None,
+          "study.grid": 40}
 
 
 def message_only(source: str, line_number: int) -> bool:
@@ -110,7 +120,7 @@ def run_tests(src_dir: Path, tests: list[str], extra: list[str], timeout: float)
 def run_module(module: str, sample: int | None, seed: int, survivors_only: bool) -> dict:
     tests, extra = MODULES[module]
     tests = [t for t in tests if (ROOT / t).exists()]
-    path = ROOT / "src" / "sgnoise" / f"{module}.py"
+    path = ROOT / "src" / "sgnoise" / (module.replace(".", "/") + ".py")
     source = path.read_text()
     every = mutation_ids(source, path.name)
     messages = {i for i, rid in enumerate(every) if message_only(source, rid.line_number)}
@@ -127,7 +137,7 @@ def run_module(module: str, sample: int | None, seed: int, survivors_only: bool)
     with tempfile.TemporaryDirectory(prefix=f"mutation-{module}-") as tmp:
         src_dir = Path(tmp) / "src"
         shutil.copytree(ROOT / "src", src_dir, ignore=shutil.ignore_patterns("__pycache__"))
-        target = src_dir / "sgnoise" / path.name
+        target = src_dir / "sgnoise" / path.relative_to(ROOT / "src" / "sgnoise")
         status, baseline = run_tests(src_dir, tests, extra, timeout=600)
         if status != "survived":
             raise SystemExit(f"{module}: the tests {tests} fail on the unmutated code")

@@ -167,3 +167,14 @@ def test_checks_across_keys_and_schema_words():
     assert expected({"type": "integer", "minimum": 1}) == "integer >= 1"
     assert expected({"enum": ["cpu", "cuda"]}) == "one of 'cpu', 'cuda'"
     assert expected({"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}}) == "a list of (number > 0)"
+
+
+def test_bundle_wall_time_is_one_runs_per_member():
+    entry = dict(dataset="mnist5k", model="fcn", depth=2, width=8, loss="nll", batch_size=50, lr=0.1,
+                 iterations=4000, seed=[0, 1, 2])
+    config = validated(REPO / "tests/config.tiny.yaml", runs=[entry])
+    config["train"]["bundle_size"] = "auto"
+    study = build_study(config)
+    (bundle,) = study.bundles
+    assert study.bundle_runtime_min(bundle) == 30 + 3 * 4000 // 400 == 60  # as profiles/slurm sizes rule train, × 3
+    assert study.alone == [] and study.bundled == set(study.runs)
