@@ -10,7 +10,7 @@ import seaborn as sns
 
 from sgnoise.figures.style import set_style
 from sgnoise.figures.tail import METHOD_ORDER
-from sgnoise.tail.validation import POOLED_METHOD
+
 TEST_LABELS = {"column_omnibus": "column omnibus", "dagostino_per_coordinate": "D'Agostino per coord.",
                "jarque_bera_per_coordinate": "Jarque–Bera per coord.", "dagostino_entries": "D'Agostino, pooled entries"}
 COVERAGE_BAND = (0.90, 0.98)
@@ -34,6 +34,8 @@ def estimator_calibration_figure(table: pd.DataFrame):
     missing = {"study", "sample", "method", "truth", "rate", "nominal", "mean_estimate", "sd_estimate"} - set(table.columns)
     if missing:
         raise ValueError(f"calibration table lacks columns {sorted(missing)}")
+    from sgnoise.tail.validation import POOLED_METHOD  # imports torch (≈ 2 s): not on importing sgnoise.figures
+
     set_style()
     fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), gridspec_kw=dict(width_ratios=[1.3, 1.1, 0.8, 1.3]))
     coverage = table[table["study"] == "coverage"]
