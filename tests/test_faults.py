@@ -199,7 +199,9 @@ def test_configure_determinism_sets_the_thread_count_from_the_config():
 def test_figures_leave_out_diverged_runs_with_a_note():
     import matplotlib.pyplot as plt
 
-    from sgnoise.figures.training import alpha_over_iterations, alpha_vs_width, missing_runs_note
+    from sgnoise.figures.grid import alpha_vs_width
+    from sgnoise.figures.style import missing_runs_note
+    from sgnoise.figures.training import alpha_over_iterations
 
     runs = pd.DataFrame(dict(run=["a", "b"], status=["ok", "diverged"], diverged_at=[np.nan, 6.0]))
     assert missing_runs_note(runs) == "not shown: b diverged at iteration 6"

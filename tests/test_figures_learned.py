@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sgnoise.tail import alpha_table
-from sgnoise.figures import grid, tail as tail_plots, training
+from sgnoise.figures import agreement as agreement_plots, grid, tail as tail_plots, training
 from sgnoise.figures.style import is_not_learned_style
 from sgnoise.aggregate import concat_run_tables, learned_flags, runs_table, with_learned_flags
 from test_train import spec, synthetic_data
@@ -77,7 +77,7 @@ def test_alpha_over_iterations_draws_the_frozen_run_apart_with_its_own_numbers(s
 
 def test_width_figure_keeps_the_frozen_run_out_of_the_mean(study):
     alpha = study["alpha"]
-    fig = training.alpha_vs_width(alpha, study["runs"], learned_margin=0.05)
+    fig = grid.alpha_vs_width(alpha, study["runs"], learned_margin=0.05)
     apart = [line for line in _lines(fig) if is_not_learned_style(line)]
     assert len(apart) == 1
     last = _alpha_of(alpha, FROZEN)["alpha"].iloc[-1]
@@ -93,7 +93,7 @@ def test_views_and_k1_figures_title_and_draw_the_frozen_run_apart(study):
     assert titles[-1].replace("\n", "/") == f"{FROZEN} (did not learn)" and "did not learn" not in titles[0]
     frozen_ax = [ax for ax in fig.axes if ax.get_title().replace("\n", "/").startswith(FROZEN)][0]
     assert all(is_not_learned_style(line) for line in frozen_ax.get_lines() if line.get_linestyle() != ":")
-    fig = tail_plots.alpha_vs_k1(study["k1"], study["runs"], example_runs=list(RUNS), learned_margin=0.05)
+    fig = agreement_plots.alpha_vs_k1(study["k1"], study["runs"], example_runs=list(RUNS), learned_margin=0.05)
     by_gid = {line.get_gid(): line for line in fig.axes[0].get_lines() if line.get_gid()}
     assert is_not_learned_style(by_gid[f"k1:{FROZEN}"]) and not is_not_learned_style(by_gid[f"k1:{next(iter(RUNS))}"])
     k1 = study["k1"]

@@ -116,7 +116,8 @@ def test_scripts_and_common_smk_are_thin():
     assert common <= MAX_COMMON_SMK_LINES, f"rules/common.smk has {common} lines"
     for script in (REPO / "scripts").glob("*.py"):  # stderr to the log first, then the library: no science here
         text = script.read_text()
-        assert "snakemake.log[0]" in text.split("\n\n")[0] + text[:200], f"{script.name} does not log to snakemake.log[0]"
+        redirect, library = text.find("sys.stderr = open(snakemake.log[0]"), text.find("from sgnoise")
+        assert 0 <= redirect < library, f"{script.name} does not send stderr to snakemake.log[0] before its work"
         assert not re.search(r"^(def|class) ", text, flags=re.M), f"{script.name} defines functions (put them in the library)"
 
 

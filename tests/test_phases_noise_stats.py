@@ -57,7 +57,7 @@ def test_all_zero_noise_is_summarised_and_drawn_without_a_fit(tmp_path):
     import pandas as pd
 
     from sgnoise.noise.summaries import summarise_dump
-    from sgnoise.figures.grid import coordinate_distribution
+    from sgnoise.figures.noise import coordinate_distribution
     from sgnoise.noise.dump import NoiseDumpWriter
 
     path = tmp_path / "noise.h5"

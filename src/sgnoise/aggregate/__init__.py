@@ -3,6 +3,7 @@ each run's config columns, the runs table with its ``learned`` flags, and tables
 
 from sgnoise.aggregate._estimates import (AGREEMENT_ID_COLUMNS, EXCESS_COLUMNS, K1_POLICY_COLUMNS, estimator_agreement,
                                           excess_heavy_tail)
+from sgnoise.aggregate._hill import hill_plot_curves
 from sgnoise.aggregate._runs import (LEARNED_COLUMNS, OVERVIEW_COLUMNS, RUN_COLUMNS, concat_run_tables,
                                      first_and_last_checkpoint, last_checkpoint, learned_flags,
                                      report_runs_table, run_of_path, runs_overview, runs_table,
@@ -10,6 +11,6 @@ from sgnoise.aggregate._runs import (LEARNED_COLUMNS, OVERVIEW_COLUMNS, RUN_COLU
 from sgnoise.aggregate._study import study_tables
 
 __all__ = ["AGREEMENT_ID_COLUMNS", "EXCESS_COLUMNS", "K1_POLICY_COLUMNS", "LEARNED_COLUMNS", "OVERVIEW_COLUMNS",
-           "RUN_COLUMNS", "concat_run_tables", "estimator_agreement", "excess_heavy_tail", "first_and_last_checkpoint",
+           "RUN_COLUMNS", "concat_run_tables", "estimator_agreement", "excess_heavy_tail", "first_and_last_checkpoint", "hill_plot_curves",
            "last_checkpoint", "learned_flags", "report_runs_table", "run_of_path", "runs_overview",
            "runs_table", "study_tables", "with_learned_flags"]

@@ -1,6 +1,7 @@
 """How much the answer depends on the estimator: the Hill plot (α̂ against the number k of upper order
-statistics) and the estimator agreement figure (every estimate of the last checkpoint against the
-paper's). Each takes tidy tables (sgnoise.tail.views.hill_plot_table, sgnoise.aggregate.estimator_agreement)."""
+statistics), the estimator agreement figure (every estimate of the last checkpoint against the
+paper's) and the paper's α̂ against the block length K1. Each takes tidy tables
+(sgnoise.tail.hill_plot_table, sgnoise.aggregate.estimator_agreement, the alpha_k1 table)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from sgnoise.figures.style import NOT_LEARNED_COLOUR, figure_legend_entries, not_learned, not_learned_label, set_style
+from sgnoise.figures.style import (NOT_LEARNED_COLOUR, family_label, figure_legend_entries, not_learned, not_learned_handle,
+                                  not_learned_label, plot_not_learned, require_columns, set_style, with_run_column)
 
 CURVE_METHODS = ("hill", "moment", "pickands")
 CURVE_LABELS = {"hill": "Hill", "moment": "moment (Dekkers–Einmahl–de Haan)", "pickands": "Pickands"}
@@ -33,7 +35,7 @@ def _palette(names):
 
 
 def hill_plot_figure(curves: pd.DataFrame, alpha: pd.DataFrame | None = None, ylim=(0.0, 5.0)):
-    """One panel per run (``curves``: sgnoise.tail.views.hill_plot_table rows with a ``run`` column): α̂
+    """One panel per run (``curves``: sgnoise.tail.hill_plot_table rows with a ``run`` column): α̂
     against k (log axis) for Hill, the moment estimator and Pickands on the pooled entries of the
     stored columns at one checkpoint; a filled marker at the k the α table uses (``k_auto``). From
     ``alpha`` (the run's α table) two horizontal references: the paper's pooled Mohammadi α̂ over all
@@ -180,4 +182,116 @@ def estimator_agreement_figure(agreement: pd.DataFrame, learned_margin: float | 
         labels.append(not_learned_label(learned_margin))
     _legend_and_note(fig, handles, labels, f"left: estimates outside [{low:g}, {high:g}] (and +inf) are drawn at the edge"
                      if outside else "")
+    return fig
+
+
+# ---------------------------------------------------------------- α̂ against the block length K1
+K1_COLUMNS = ("run", "iteration", "view", "k1", "alpha", "ci_low", "ci_high", "n_samples", "k1_reference")
+
+
+def _model_size(row) -> tuple:
+    """Sort key of a model's size within its family: FCN (width, depth), AlexNet (scale), VGG (width, variant)."""
+    def number(key):
+        value = pd.to_numeric(getattr(row, key, np.nan), errors="coerce")
+        return float(value) if pd.notna(value) else 0.0
+
+    if row.model == "fcn":
+        return (number("width"), number("depth"))
+    if row.model == "alexnet":
+        return (number("scale"),)
+    return (number("width"), number("variant"))
+
+
+def representative_runs(runs: pd.DataFrame, example_runs=()) -> list:
+    """The runs drawn by :func:`alpha_vs_k1`: ``example_runs`` if given, else for each model family
+    (sgnoise.figures.style.family_label) the smallest and the largest model among its runs with loss
+    nll at the family's most common batch size (ties: the first run in ``runs`` order)."""
+    if len(example_runs):
+        return list(dict.fromkeys(example_runs))
+    chosen = []
+    nll = runs[runs["loss"] == "nll"].copy()
+    if nll.empty:
+        return chosen
+    nll["family"] = family_label(nll)
+    for _, rows in nll.groupby("family", sort=False):
+        rows = rows[rows["batch_size"] == rows["batch_size"].mode().min()]
+        ordered = sorted(rows.itertuples(index=False), key=_model_size)  # stable: ties keep the table's order
+        smallest, largest = ordered[0], max(ordered, key=_model_size)  # max: the first of the largest
+        chosen += [run for run in dict.fromkeys([smallest.run, largest.run]) if run not in chosen]
+    return chosen
+
+
+def alpha_vs_k1(alpha_k1: pd.DataFrame, runs: pd.DataFrame, example_runs=(), view: str = "pooled",
+                ylim=(0.0, 2.5), learned_margin: float | None = None):
+    """The paper's pooled Mohammadi α̂ against the block length K1 (log axis), at the last checkpoint of
+    a few representative runs (:func:`representative_runs`), one line per run with its confidence band,
+    a filled diamond on each line at the K1 the paper's code uses for that run's N (``k1_reference``,
+    the largest divisor of N not above √N); dotted: α = 2 (Gaussian). The y axis is clipped to ``ylim``
+    (a note says when estimates fall outside). Runs that did not learn (``learned`` False in
+    ``alpha_k1`` or ``runs``) are drawn apart (hollow grey, dashed). Every line and reference marker
+    has a gid, "k1:<run>" and "k1_reference:<run>"."""
+    require_columns(alpha_k1, [c for c in K1_COLUMNS if c != "run"], "alpha_k1 table")
+    set_style()
+    alpha_k1, _ = with_run_column(alpha_k1)
+    chosen = representative_runs(runs, example_runs)
+    if "learned" not in alpha_k1.columns and "learned" in runs.columns:
+        alpha_k1 = alpha_k1.merge(runs[["run", "learned"]], on="run", how="left")
+    rows = alpha_k1[(alpha_k1["view"] == view) & alpha_k1["run"].isin(chosen) & np.isfinite(alpha_k1["alpha"])]
+    rows = rows[rows["iteration"] == rows.groupby("run")["iteration"].transform("max")]
+    shown = [run for run in chosen if run in set(rows["run"])]
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    if not shown:
+        ax.text(0.5, 0.5, f"no K1 estimates (view {view}) for the runs {chosen}", ha="center", va="center",
+                wrap=True, transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    apart_runs = set(rows.loc[not_learned(rows), "run"])
+    palette = dict(zip([r for r in shown if r not in apart_runs], sns.color_palette("colorblind", len(shown))))
+    handles, labels = [], []
+    outside = False
+    for run in shown:
+        part = rows[rows["run"] == run].sort_values("k1")
+        k1, alpha = part["k1"].to_numpy(dtype=float), part["alpha"].to_numpy(dtype=float)
+        n_samples = int(part["n_samples"].iloc[0])
+        label = f"{run} (it. {int(part['iteration'].iloc[0])}, N = {n_samples:.3g})"
+        apart = run in apart_runs
+        colour = NOT_LEARNED_COLOUR if apart else palette[run]
+        if apart:
+            line = plot_not_learned(ax, k1, alpha, ms=3, label=label)
+        else:
+            (line,) = ax.plot(k1, alpha, "o-", ms=3, lw=1.4, color=colour, label=label)
+        line.set_gid(f"k1:{run}")
+        ax.fill_between(k1, part["ci_low"], part["ci_high"], color=colour, alpha=0.15 if apart else 0.25, lw=0)
+        handles.append(line)
+        labels.append(label)
+        reference = float(part["k1_reference"].iloc[0])
+        at = part.loc[part["k1"] == reference, "alpha"]
+        y = float(at.iloc[0]) if len(at) else float(np.interp(np.log(reference), np.log(k1), alpha))
+        (marker,) = ax.plot([reference], [y], "D", ms=7, color=colour, markeredgecolor="black", ls="none", zorder=3)
+        marker.set_gid(f"k1_reference:{run}")
+        outside |= bool(((alpha < ylim[0]) | (alpha > ylim[1])).any())
+    ax.axhline(2.0, color="0.3", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("block length K1")
+    ax.set_ylabel(f"α̂ (Mohammadi, {view}, last checkpoint)")
+    from matplotlib.lines import Line2D
+
+    handles.append(Line2D([], [], marker="D", ms=7, color="0.3", markeredgecolor="black", ls="none"))
+    labels.append("paper's K1 (largest divisor of N ≤ √N)")
+    handles.append(Line2D([], [], color="0.3", lw=0.8, ls=":"))
+    labels.append("α = 2 (Gaussian)")
+    if apart_runs:
+        handles.append(not_learned_handle(learned_margin, ms=3))
+        labels.append(not_learned_label(learned_margin))
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=7, frameon=False)
+    notes = []
+    if outside:
+        notes.append(f"estimates outside [{ylim[0]:g}, {ylim[1]:g}] are cut off")
+    missing = [run for run in chosen if run not in shown]
+    if missing:
+        notes.append("not shown (no K1 estimates, e.g. diverged): " + "; ".join(missing))
+    fig.tight_layout()
+    if notes:
+        fig.text(0.01, -0.02, ". ".join(notes), fontsize=7, ha="left", va="top", wrap=True)
     return fig

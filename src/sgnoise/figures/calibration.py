@@ -1,5 +1,5 @@
 """The estimator_calibration figure: interval coverage, Gaussianity-test size and power, and what each
-estimator reports for non-stable heavy tails (table of ``sgnoise.tail.validation.calibration_study``)."""
+estimator reports for non-stable heavy tails (table of ``sgnoise.tail.synthetic.calibration_study``)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def estimator_calibration_figure(table: pd.DataFrame):
     missing = {"study", "sample", "method", "truth", "rate", "nominal", "mean_estimate", "sd_estimate"} - set(table.columns)
     if missing:
         raise ValueError(f"calibration table lacks columns {sorted(missing)}")
+
     set_style()
     fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.2), gridspec_kw=dict(width_ratios=[1.3, 1.1, 0.8, 1.3]))
     coverage = table[table["study"] == "coverage"]

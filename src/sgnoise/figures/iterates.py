@@ -13,7 +13,7 @@ from matplotlib import ticker
 from matplotlib.lines import Line2D
 
 from sgnoise.iterates import summarise_measured
-from sgnoise.figures.style import not_learned, not_learned_handle, plot_not_learned
+from sgnoise.figures.style import not_learned, not_learned_handle, plot_not_learned, set_style
 
 __all__ = ["iterate_alpha_vs_eta_over_b", "iterate_alpha_nn", "batch_colours"]
 
@@ -58,6 +58,7 @@ def iterate_alpha_vs_eta_over_b(measured: pd.DataFrame, theory: pd.DataFrame, cu
     dotted line at 2 is where the estimators saturate (finite variance); the theory goes on above it.
     Settings that were not simulated (mixing too slow for ``max_steps``) leave their line without markers,
     and the panel says so."""
+    set_style()
     dims = sorted(set(curves["dim"]))
     methods = list(methods) if methods is not None else (list(dict.fromkeys(measured["method"])) or ["mohammadi"])
     colours = batch_colours(curves["batch_size"])
@@ -107,6 +108,7 @@ def iterate_alpha_nn(table: pd.DataFrame, method: str | None = None, learned_mar
     iterations). Networks that did not learn (diverged, or final training accuracy within ``learned_margin``
     of chance, as figures.learned_margin for the study's runs) are drawn apart in the study's style
     (hollow grey) and left out of the lines."""
+    set_style()
     if method is None:
         method = table["method"].iloc[0]
     data = table[table["method"] == method].copy()

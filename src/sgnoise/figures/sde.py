@@ -1,5 +1,5 @@
 """Figures of the Lévy-SDE first-exit study (issue 4). Each takes the tidy tables written by the
-``sde_simulate_*`` rules (see :mod:`sgnoise.sde`) and returns a matplotlib Figure."""
+``sde_simulate_*`` rules (see :mod:`sgnoise.sde`) and returns a matplotlib Figure in the house style."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 from matplotlib.lines import Line2D
+
+from sgnoise.figures.style import set_style
 
 __all__ = [
     "exit_vs_eps_figure",
@@ -87,6 +89,7 @@ SWEEP_COLUMNS = ["alpha", "eps", "half_width", "curvature", "barrier_height", "t
 def _sweep_figure(summary: pd.DataFrame, study: str, x: str, xlabel: str, log_x: bool, title: str):
     """Mean exit time (log scale) against the swept column ``x``, one line per α, with the theory lines."""
     _check_columns(summary, SWEEP_COLUMNS, study)
+    set_style()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     colours = _alpha_colours(summary["alpha"])
     _sweep_panel(ax, summary, x, colours)
@@ -124,6 +127,7 @@ def exit_vs_depth_figure(summary: pd.DataFrame):
 def exit_distribution_figure(times: pd.DataFrame):
     """τ / E τ(theory) against Exp(1): survival function on a log scale (left) and Q–Q plot (right)."""
     _check_columns(times, ["alpha", "eps", "exit_time", "theory"], "exit_distribution")
+    set_style()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     colours = _alpha_colours(times["alpha"])
     upper = 0.0
@@ -153,6 +157,7 @@ def exit_distribution_figure(times: pd.DataFrame):
 def levy_paths_figure(paths: pd.DataFrame):
     """Sample paths of α-stable Lévy motion, one panel per α: the smaller α, the bigger and rarer the jumps."""
     _check_columns(paths, ["alpha", "path", "t", "x"], "levy_paths")
+    set_style()
     alphas = sorted(paths["alpha"].unique())
     fig, axes = plt.subplots(1, len(alphas), figsize=(3.0 * len(alphas), 3.2), squeeze=False)
     for ax, alpha in zip(axes[0], alphas):
@@ -174,6 +179,7 @@ def discrete_exit_figure(table: pd.DataFrame):
     """
     _check_columns(table, ["alpha", "eps", "noise", "dim", "step_size", "radius", "curvature", "theory",
                            "mean_exit_time", "sem"], "discrete_exit")
+    set_style()
     noises = list(dict.fromkeys(table["noise"]))
     dims = sorted(table["dim"].unique())
     palette = dict(zip(dims, sns.color_palette("rocket", n_colors=len(dims) + 1)))
@@ -195,6 +201,7 @@ def discrete_exit_figure(table: pd.DataFrame):
     fig.tight_layout()
     return fig
 
+
 FIGURE_FUNCTIONS = {
     "sde_exit_vs_eps": exit_vs_eps_figure,
     "sde_exit_vs_width": exit_vs_width_figure,
@@ -203,4 +210,4 @@ FIGURE_FUNCTIONS = {
     "sde_levy_paths": levy_paths_figure,
     "sde_discrete_exit": discrete_exit_figure,
 }
-"""Figure name (as in rules/common.smk ``SDE_FIGURES``) → function of the one table it draws."""
+"""The SDE figures of sgnoise.figures.FIGURES: figure name → function of the one table it draws."""

@@ -1,5 +1,6 @@
-"""Shared figure helpers: house style, atomic saving to several formats, and the one style in which
-every α figure draws the runs that did not learn (hollow grey markers, dashed grey line)."""
+"""Shared figure helpers: house style, atomic saving to several formats, the layout check, the one style
+in which every α figure draws the runs that did not learn (hollow grey markers, dashed grey line), and
+the runs a figure shows (status "ok") with the notes and placeholder figures for the others."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from sgnoise.atomic import atomic_path  # noqa: E402
 
@@ -182,79 +184,60 @@ def figure_legend_entries(fig, order=None):
     return handles, labels
 
 
-SYSTEMATIC_LABEL = "systematic range: estimators × K1 policies"
+# ---------------------------------------------------------------- the runs a figure shows, and the notes on the others
+def ok_runs_only(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` whose run finished with status "ok" in ``runs`` (diverged runs are left out)."""
+    ok = set(runs.loc[runs["status"] == "ok", "run"])
+    return frame[frame["run"].isin(ok)]
 
 
-def alpha_line_panels(data, x, hue, panel, xlabel, ylabel, *, log_x=True, learned_margin=None, max_columns=3,
-                      hue_label=None):
-    """One panel per value of ``panel`` (only values present in ``data``), one line per ``hue`` value:
-    mean α̂ over seeds against ``x`` with a band of ± 1 sd where there are several; runs that did
-    not learn (``learned`` False) are left out of the mean and drawn apart per run in the apart style
-    (hollow grey markers, dashed grey line), with the legend entry :func:`not_learned_label`.
-    Rows without a finite α̂ (diverged runs) are dropped first; a panel with none left is not drawn.
-    Where ``data`` has ``sys_low``/``sys_high`` (sgnoise.aggregate.estimator_agreement), each point also
-    gets its sampling interval (``ci_low``/``ci_high``, thin error bar; seed means) and the systematic
-    range over estimators and K1 policies (a wide translucent bar, gid "systematic:<panel>:<hue>")."""
-    import math
+def missing_runs_note(runs: pd.DataFrame) -> str:
+    """One line naming every run not shown because its training did not finish ok, e.g.
+    "not shown: mnist5k/fcn-d2-w8/nll/b200-lr10-it30/s0 diverged at iteration 3"."""
+    bad = runs[runs["status"] != "ok"]
+    parts = [f"{r.run} {r.status}" + (f" at iteration {int(r.diverged_at)}" if pd.notna(r.diverged_at) else "")
+             for r in bad.itertuples()]
+    return f"not shown: {'; '.join(parts)}" if parts else ""
 
-    import pandas as pd
-    import seaborn as sns
 
-    data = data[np.isfinite(pd.to_numeric(data["alpha"], errors="coerce"))].copy()
-    apart = not_learned(data)
-    systematic = False
-    panels = sorted(data[panel].unique(), key=str)
-    hues = sorted(data[hue].unique())
-    colours = dict(zip(hues, sns.color_palette("viridis", len(hues))))
-    columns = min(max_columns, max(len(panels), 1))
-    rows = math.ceil(max(len(panels), 1) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.5 * columns, 3.2 * rows), sharey=True, squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        fig.delaxes(ax)
-    for ax, name in zip(axes.flat, panels):
-        in_panel = data[panel] == name
-        for value in hues:
-            sel = in_panel & (data[hue] == value)
-            learned = data[sel & ~apart]
-            if len(learned):
-                stats = learned.groupby(x)["alpha"].agg(["mean", "std", "count"]).sort_index()
-                ax.plot(stats.index, stats["mean"], "o-", ms=4, color=colours[value], label=str(value))
-                if {"sys_low", "sys_high"} <= set(learned.columns) and learned["sys_low"].notna().any():
-                    systematic = True
-                    ranges = learned.groupby(x)[["ci_low", "ci_high", "sys_low", "sys_high"]].mean().reindex(stats.index)
-                    # bars of the lines of one panel side by side: shifted by a few % of a doubling (log x) or of the x step
-                    shift = (hues.index(value) - (len(hues) - 1) / 2) * 0.07
-                    at = np.asarray(ranges.index, dtype=float)
-                    at = at * 2.0**shift if log_x else at + shift * (np.min(np.diff(np.unique(data[x]))) if data[x].nunique() > 1 else 1)
-                    ax.vlines(at, ranges["sys_low"], ranges["sys_high"], color=colours[value], lw=6,
-                              alpha=0.25, gid=f"systematic:{name}:{value}")
-                    ax.errorbar(at, stats["mean"], yerr=[stats["mean"] - ranges["ci_low"], ranges["ci_high"] - stats["mean"]],
-                                fmt="none", ecolor=colours[value], elinewidth=1.0, capsize=2.5)
-                spread = stats["std"].where(stats["count"] > 1)
-                if spread.notna().any():
-                    ax.fill_between(stats.index, stats["mean"] - spread.fillna(0), stats["mean"] + spread.fillna(0),
-                                    color=colours[value], alpha=0.2, lw=0)
-            for _, run_rows in data[sel & apart].groupby("run"):
-                run_rows = run_rows.sort_values(x)
-                plot_not_learned(ax, run_rows[x], run_rows["alpha"], ms=4)
-        if log_x:
-            ax.set_xscale("log", base=2)
-        ax.axhline(2.0, color="grey", lw=0.8, ls=":")
-        ax.set_title(str(name), fontsize=9)
-        ax.set_xlabel(xlabel)
-    for row in axes:
-        row[0].set_ylabel(ylabel)
-    handles, labels = figure_legend_entries(fig)
-    if systematic:
-        from matplotlib.lines import Line2D
+def note_missing_runs(fig, runs: pd.DataFrame) -> None:
+    """Write :func:`missing_runs_note` of ``runs`` under ``fig`` (nothing when every run finished ok)."""
+    note = missing_runs_note(runs)
+    if note:
+        fig.text(0.01, -0.02, note, fontsize=7, ha="left", va="top", wrap=True)
 
-        handles += [Line2D([], [], color="0.4", lw=7, alpha=0.3), Line2D([], [], color="0.4", lw=1.0, marker="_", ms=6)]
-        labels += [SYSTEMATIC_LABEL, "95 % sampling interval"]
-    if apart.any():
-        handles.append(not_learned_handle(learned_margin, ms=4))
-        labels.append(not_learned_label(learned_margin))
-    if handles:
-        fig.legend(handles, labels, title=hue_label or hue, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=8,
-                   title_fontsize=8, frameon=False)
-    fig.tight_layout()
+
+def no_runs_figure(message: str, runs: pd.DataFrame):
+    """The figure drawn when no run has anything to show: ``message`` in a 5 × 3 in frame, no axes,
+    and :func:`note_missing_runs` under it."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    note_missing_runs(fig, runs)
     return fig
+
+
+def message_figure(message: str):
+    """The figure drawn when the study has nothing of a figure's kind: ``message`` (wrapped) in a
+    5 × 2.5 in frame, no axes."""
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    ax.set_axis_off()
+    return fig
+
+
+def require_columns(frame: pd.DataFrame, columns, name) -> None:
+    """Raise ValueError "<name> lacks columns [...]" unless ``frame`` has every one of ``columns``."""
+    missing = set(columns) - set(frame.columns)
+    if missing:
+        raise ValueError(f"{name} lacks columns {sorted(missing)}")
+
+
+def with_run_column(frame: pd.DataFrame):
+    """(frame, runs): ``frame`` with a ``run`` column (all "" when it had none: one run) and its runs in
+    the order met."""
+    if "run" not in frame.columns:
+        frame = frame.assign(run="")
+    return frame, list(dict.fromkeys(frame["run"]))
+
+

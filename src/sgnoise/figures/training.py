@@ -1,4 +1,5 @@
-"""Figures of α across the run grid and over training iterations (the paper's Figs. 3–6 kinds)."""
+"""Figures of α over training: the pooled α̂ and the train and test accuracy against the iteration, one
+line per run (the paper's Figs. 5–6 kinds)."""
 
 from __future__ import annotations
 
@@ -7,94 +8,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from sgnoise.figures.style import (alpha_line_panels, family_label, not_learned, not_learned_handle, not_learned_label,
-                                  plot_not_learned, set_style, with_learned)
-
-
-SYSTEMATIC_METHOD = "mohammadi"  # the estimator whose pooled α̂ the agreement table's systematic range brackets
-
-
-def final_checkpoint_rows(alpha: pd.DataFrame, method: str, view: str = "pooled",
-                          agreement: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The rows of ``alpha`` for one method and view at each run's last checkpoint; with ``agreement``
-    (sgnoise.aggregate.estimator_agreement) and the paper's view and method, also its systematic range
-    ``sys_low``, ``sys_high`` (drawn by sgnoise.figures.style.alpha_line_panels)."""
-    rows = alpha[(alpha["method"] == method) & (alpha["view"] == view)]
-    last = rows.groupby("run")["iteration"].transform("max")
-    rows = rows[rows["iteration"] == last]
-    if agreement is not None and len(agreement) and method == SYSTEMATIC_METHOD and view == "pooled":
-        rows = rows.merge(agreement[["run", "iteration", "sys_low", "sys_high"]], on=["run", "iteration"], how="left")
-    return rows
-
-
-def ok_runs_only(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` whose run finished with status "ok" in ``runs`` (diverged runs are left out)."""
-    ok = set(runs.loc[runs["status"] == "ok", "run"])
-    return frame[frame["run"].isin(ok)]
-
-
-def missing_runs_note(runs: pd.DataFrame) -> str:
-    """One line naming every run not shown because its training did not finish ok, e.g.
-    "not shown: mnist5k/fcn-d2-w8/nll/b200-lr10-it30/s0 diverged at iteration 3"."""
-    bad = runs[runs["status"] != "ok"]
-    parts = [f"{r.run} {r.status}" + (f" at iteration {int(r.diverged_at)}" if pd.notna(r.diverged_at) else "")
-             for r in bad.itertuples()]
-    return f"not shown: {'; '.join(parts)}" if parts else ""
-
-
-def _note_missing(fig, runs: pd.DataFrame) -> None:
-    note = missing_runs_note(runs)
-    if note:
-        fig.text(0.01, -0.02, note, fontsize=7, ha="left", va="top", wrap=True)
-
-
-def _empty_figure(message: str, runs: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.text(0.5, 0.5, message, ha="center", va="center")
-    ax.set_axis_off()
-    _note_missing(fig, runs)
-    return fig
-
-
-def without_single_x_panels(data: pd.DataFrame, x: str, panel: str = "panel"):
-    """(data, names): the rows of the panels with ≥ 2 values of ``x``, and the sorted names of the
-    panels left out (a panel with one x shows no trend: figures name them in a note instead); all
-    panels are kept (names empty) when none has two."""
-    counts = data.groupby(panel)[x].nunique()
-    single = sorted(counts[counts < 2].index)
-    if len(single) < len(counts):
-        return data[~data[panel].isin(single)], single
-    return data, []
-
-
-def alpha_vs_width(alpha: pd.DataFrame, runs: pd.DataFrame, method: str = "mohammadi",
-                   learned_margin: float | None = None, agreement: pd.DataFrame | None = None):
-    """α̂ at the end of training against FCN width, one line per depth, one panel per dataset × loss ×
-    batch size (only the combinations that were run).
-
-    Panels with a single width (e.g. the runs of a batch-size sweep) are named in a note, not drawn,
-    unless no panel has more. Seeds give the band (mean ± sd). Runs that did not learn (``learned`` False in ``alpha`` or
-    ``runs``) are drawn apart (hollow grey, dashed; sgnoise.figures.style). Runs whose status is not
-    "ok" (diverged) are left out and named in a note under the figure. With ``agreement`` each point
-    also shows its 95 % sampling interval and the systematic range over estimators and K1 policies
-    (sgnoise.figures.style.alpha_line_panels)."""
-    set_style()
-    data = final_checkpoint_rows(with_learned(ok_runs_only(alpha, runs), runs), method, agreement=agreement)
-    data = data[(data["model"] == "fcn") & data["alpha"].notna()].copy()
-    if data.empty:
-        return _empty_figure("no FCN runs with α estimates", runs)
-    data["depth"] = data["depth"].astype(int)
-    data["panel"] = data["dataset"] + " · " + data["loss"] + " · b=" + data["batch_size"].astype(int).astype(str)
-    data, single = without_single_x_panels(data, "width")
-    fig = alpha_line_panels(data, "width", "depth", "panel", "width", f"α̂ ({method}, pooled, last checkpoint)",
-                            learned_margin=learned_margin, max_columns=4)
-    notes = [missing_runs_note(runs)]
-    if single:
-        notes.append("one width only, not drawn (see alpha_vs_batch_size): " + ", ".join(single))
-    note = ". ".join(n for n in notes if n)
-    if note:
-        fig.text(0.01, -0.02, note, fontsize=7, ha="left", va="top", wrap=True)
-    return fig
+from sgnoise.figures.grid import alpha_vs_width  # noqa: F401  (re-exported: this module was its home)
+from sgnoise.figures.style import (family_label, no_runs_figure, not_learned, not_learned_handle, not_learned_label,
+                                  note_missing_runs, ok_runs_only, plot_not_learned, set_style, with_learned)
 
 
 NO_SIZE, NO_SIZE_LABEL = -1.0, "no size (custom)"  # runs without width or scale (custom models)
@@ -114,7 +30,7 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
     alpha, metrics = ok_runs_only(with_learned(alpha, runs), runs), ok_runs_only(with_learned(metrics, runs), runs)
     data = alpha[(alpha["method"] == method) & (alpha["view"] == "pooled") & alpha["alpha"].notna()].copy()
     if data.empty:
-        return _empty_figure("no runs with α estimates", runs)
+        return no_runs_figure("no runs with α estimates", runs)
     metrics = metrics.copy()
     for frame in (data, metrics):
         frame["size"] = frame["width"] if "width" in frame else np.nan
@@ -182,5 +98,5 @@ def alpha_over_iterations(alpha: pd.DataFrame, metrics: pd.DataFrame, runs: pd.D
     fig.tight_layout()
     if unique:
         fig.legend(unique.values(), unique.keys(), title="width / scale", loc="upper left", bbox_to_anchor=(1.0, 0.98))
-    _note_missing(fig, runs)
+    note_missing_runs(fig, runs)
     return fig
