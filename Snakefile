@@ -32,7 +32,7 @@ include: "rules/noise.smk"
 include: "rules/alpha.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
-include: "rules/validation.smk"
+include: "rules/estimators.smk"
 include: "rules/sde.smk"
 include: "rules/iterates.smk"
 

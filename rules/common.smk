@@ -35,32 +35,6 @@ wildcard_constraints:
     dataset="|".join(DATASETS),  # built-in datasets only: a user's .npz (kind: npz) is never prepared
 
 
-FIGURE_FORMATS = ["pdf", "png"]
-RUN_FIGURES = [
-    "alpha_vs_width",
-    "alpha_vs_depth",
-    "alpha_vs_batch_size",
-    "alpha_vs_scale",
-    "alpha_over_iterations",
-    "noise_norm_histogram",
-    "coordinate_distribution",
-    "alpha_views",
-    "per_parameter_alpha",
-    "alpha_vs_k1",
-    "hill_plot",
-    "estimator_agreement",
-    "alpha_by_architecture",
-]
-STANDALONE_FIGURES = ["estimator_validation", "estimator_calibration"]
-SDE_FIGURES = [
-    "sde_exit_vs_eps",
-    "sde_exit_vs_width",
-    "sde_exit_vs_depth",
-    "sde_exit_distribution",
-    "sde_levy_paths",
-    "sde_discrete_exit",
-]
-ITERATE_FIGURES = ["iterate_alpha_vs_eta_over_b", "iterate_alpha_nn"]
 def alone_run_pattern():
     """Regex of the runs trained one per job by rule train (never a bundled run)."""
     return "|".join(re.escape(run) for run in STUDY.alone) or "(?!)"
@@ -93,10 +67,6 @@ def example_run_files(name):
     return [f"results/runs/{run}/{name}" for run in STUDY.examples]
 
 
-def figure_paths(name):
-    return [f"results/figures/{name}.{ext}" for ext in FIGURE_FORMATS]
-
-
 def all_targets():
-    names = RUN_FIGURES + STANDALONE_FIGURES + SDE_FIGURES + ITERATE_FIGURES
-    return [path for name in names for path in figure_paths(name)]
+    """Every figure of the study (FIGURE_RULES in rules/figures.smk), PDF and PNG."""
+    return expand("results/figures/{name}.{ext}", name=FIGURE_RULES, ext=["pdf", "png"])

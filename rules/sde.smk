@@ -1,71 +1,33 @@
-# Lévy-SDE first-exit simulations (issue 4; docs/science.md §5). Simulation rules cache tidy tables in
-# results/sde/, one job per study, each seeded from config["sde"]["seed"], the study and the case;
-# one named rule per figure draws them (results/figures/sde_*.pdf|png). Config: schemas/sde.schema.yaml.
+# Lévy-SDE first-exit simulations (docs/science.md §5): one job per study, caching a tidy table in results/sde/, each
+# seeded from sde.seed, the study and the case (schemas/sde.schema.yaml); the figures are drawn by rules/figures.smk.
+# The four exit-time studies differ only in their name and outputs: one generated rule each, sde_simulate_<study>.
 
+SDE_COMMON = {key: config["sde"][key] for key in ["seed", "dt", "max_time", "max_predicted_steps"]}
+EXIT_STUDY_OUTPUTS = {
+    "exit_vs_eps": {},  # mean exit time against ε (quadratic well)
+    "exit_vs_width": {},  # against the basin width (periodic well)
+    "exit_vs_depth": {},  # against the barrier height (periodic well)
+    "exit_distribution": {"times": "results/sde/exit_distribution_times.csv"},  # every path's τ, for τ / E τ vs Exp(1)
+}
 
-rule sde_simulate_exit_vs_eps:
-    # mean exit time against ε (quadratic well)
-    output:
-        summary="results/sde/exit_vs_eps.csv",
-    params:
-        study="exit_vs_eps",
-        settings=config["sde"]["exit_vs_eps"],
-        common={key: config["sde"][key] for key in ["seed", "dt", "max_time", "max_predicted_steps"]},
-    log:
-        "logs/sde/sde_simulate_exit_vs_eps.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/sde_exit_sweep.py"
+for study, extra_outputs in EXIT_STUDY_OUTPUTS.items():
 
-
-rule sde_simulate_exit_vs_width:
-    # mean exit time against the basin width (periodic well)
-    output:
-        summary="results/sde/exit_vs_width.csv",
-    params:
-        study="exit_vs_width",
-        settings=config["sde"]["exit_vs_width"],
-        common={key: config["sde"][key] for key in ["seed", "dt", "max_time", "max_predicted_steps"]},
-    log:
-        "logs/sde/sde_simulate_exit_vs_width.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/sde_exit_sweep.py"
-
-
-rule sde_simulate_exit_vs_depth:
-    # mean exit time against the barrier height (periodic well)
-    output:
-        summary="results/sde/exit_vs_depth.csv",
-    params:
-        study="exit_vs_depth",
-        settings=config["sde"]["exit_vs_depth"],
-        common={key: config["sde"][key] for key in ["seed", "dt", "max_time", "max_predicted_steps"]},
-    log:
-        "logs/sde/sde_simulate_exit_vs_depth.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/sde_exit_sweep.py"
-
-
-rule sde_simulate_exit_distribution:
-    # every path's exit time, for τ / E τ against Exp(1)
-    output:
-        summary="results/sde/exit_distribution.csv",
-        times="results/sde/exit_distribution_times.csv",
-    params:
-        study="exit_distribution",
-        settings=config["sde"]["exit_distribution"],
-        common={key: config["sde"][key] for key in ["seed", "dt", "max_time", "max_predicted_steps"]},
-    log:
-        "logs/sde/sde_simulate_exit_distribution.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/sde_exit_sweep.py"
+    rule:
+        name:
+            f"sde_simulate_{study}"
+        output:
+            summary=f"results/sde/{study}.csv",
+            **extra_outputs,
+        params:
+            study=study,
+            settings=config["sde"][study],
+            common=SDE_COMMON,
+        log:
+            f"logs/sde/sde_simulate_{study}.log",
+        conda:
+            "../envs/analysis.yaml"
+        script:
+            "../scripts/sde_exit_sweep.py"
 
 
 rule sde_simulate_levy_paths:
@@ -88,7 +50,7 @@ rule sde_simulate_discrete_exit:
         table="results/sde/discrete_exit.csv",
     params:
         settings=config["sde"]["discrete_exit"],
-        common={key: config["sde"][key] for key in ["seed", "dt", "max_time", "max_predicted_steps"]},
+        common=SDE_COMMON,
     log:
         "logs/sde/sde_simulate_discrete_exit.log",
     conda:

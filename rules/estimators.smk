@@ -1,5 +1,5 @@
-# Tail-index estimator validation (synthetic SαS samples, Gaussian scale mixtures) and the three
-# tail-index figures. Options: the `alpha:` config block (schemas/alpha.schema.yaml, docs/tail.md).
+# Synthetic checks of the tail-index estimators (sgnoise.tail.synthetic): SαS samples of known α, Gaussian scale
+# mixtures, interval coverage. Options: the `alpha.validation` block (schemas/alpha.schema.yaml, docs/tail.md).
 
 
 rule tail_validation:
