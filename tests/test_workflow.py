@@ -33,6 +33,20 @@ def test_dry_run_default_config(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_every_figure_is_one_generated_rule_of_its_registered_function(tmp_path):
+    """A dry run of the tiny study plans one job per figure of sgnoise.figures.FIGURES (rules/figures.smk
+    generates the rules from its FIGURE_RULES table), each writing results/figures/<name>.pdf and .png."""
+    from sgnoise.figures import FIGURES
+
+    output = snakemake(tmp_path, "-n").stdout
+    drawn = {}
+    for rule, outputs in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    output: (.*)$", output, re.M):
+        if "results/figures/" in outputs:
+            drawn[rule] = sorted(outputs.split(", "))
+    assert len(FIGURES) == 23
+    assert drawn == {name: [f"results/figures/{name}.pdf", f"results/figures/{name}.png"] for name in FIGURES}
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")

@@ -1,14 +1,12 @@
 """Figures of the study: one function per figure, each drawing tidy tables (pandas) in the house style.
 
-:data:`FIGURES` maps the name of every figure the workflow draws (results/figures/<name>.pdf|png, one
-rule each in rules/figures.smk) to its function. One signature for all: ``function(**tables, **options)
--> matplotlib.figure.Figure``, the tables as keyword arguments named as the rule's inputs (the figure
-functions take their tables by name already, so the registry holds them as they are, and a misnamed
-input fails with a TypeError naming it), the options those of the rule's ``params.options``.
+:data:`FIGURES` maps every figure the workflow draws (results/figures/<name>.pdf|png; its rule in
+rules/figures.smk) to its function, all of one signature: ``function(**tables, **options) -> Figure``,
+the tables named as the rule's inputs (the functions take their tables by name already, so they are
+registered as they are, and a misnamed input fails naming it), the options the rule's params.options.
 Modules by what they show: grid (α across the run grid), training (α over training), noise (the noise
-itself), architecture (α by model family and layer type), tail (the α̂ views, estimator validation),
-agreement (how much α̂ depends on the estimator: Hill plot, agreement, K1), calibration, sde (Lévy-SDE
-first exit), iterates (heavy-tailed iterates); style holds the shared style and :func:`save_figure`.
+itself), architecture, tail (α̂ views, estimator validation), agreement (Hill plot, estimator agreement,
+K1), calibration, sde, iterates; style holds the shared style and :func:`save_figure`.
 """
 
 from sgnoise.figures._tables import read_tables
