@@ -5,7 +5,8 @@ import json
 
 import pandas as pd
 
-from sgnoise.figures import FIGURES, hill_plot_curves, read_tables
+from sgnoise.aggregate import hill_plot_curves
+from sgnoise.figures import FIGURES, read_tables
 from sgnoise.tail.views import HILL_PLOT_COLUMNS
 
 
