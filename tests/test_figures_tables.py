@@ -7,7 +7,7 @@ import pandas as pd
 
 from sgnoise.aggregate import hill_plot_curves
 from sgnoise.figures import FIGURES, read_tables
-from sgnoise.tail.views import HILL_PLOT_COLUMNS
+from sgnoise.tail import HILL_PLOT_COLUMNS
 
 
 def _csv(path, frame):
