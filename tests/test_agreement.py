@@ -15,7 +15,7 @@ from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from sgnoise import aggregate as tables  # noqa: E402
 from sgnoise import tail  # noqa: E402
 from sgnoise.figures import agreement as agreement_plots  # noqa: E402
-from sgnoise.figures import grid, training  # noqa: E402
+from sgnoise.figures import grid  # noqa: E402
 from sgnoise.noise.dump import NoiseDumpWriter  # noqa: E402
 
 
@@ -203,7 +203,7 @@ def test_alpha_figures_draw_the_systematic_range_and_the_sampling_interval(agree
     alpha["learned"] = True
     runs = alpha[["run", "status", "learned"]].drop_duplicates("run")
     agreement = agreement.assign(learned=True)
-    fig = training.alpha_vs_width(alpha, runs, agreement=agreement)
+    fig = grid.alpha_vs_width(alpha, runs, agreement=agreement)
     bars = [c for c in fig.axes[0].collections if isinstance(c, LineCollection) and str(c.get_gid()).startswith("systematic:")]
     assert len(bars) == 1
     segments = np.array([segment[:, 1] for segment in bars[0].get_segments()])
@@ -212,7 +212,7 @@ def test_alpha_figures_draw_the_systematic_range_and_the_sampling_interval(agree
     assert "systematic range: estimators × K1 policies" in [t.get_text() for t in fig.legends[0].get_texts()]
     plt.close(fig)
     # without the agreement table, or for another estimator, no systematic range is drawn
-    for figure in (training.alpha_vs_width(alpha, runs), grid.alpha_vs_depth(alpha.assign(depth=alpha["run"].map({"a": 2, "b": 3})),
+    for figure in (grid.alpha_vs_width(alpha, runs), grid.alpha_vs_depth(alpha.assign(depth=alpha["run"].map({"a": 2, "b": 3})),
                                                                               method="hill", agreement=agreement)):
         assert not [c for c in figure.axes[0].collections if str(c.get_gid()).startswith("systematic:")]
         plt.close(figure)

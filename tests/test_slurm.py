@@ -85,10 +85,10 @@ def through_profile(cluster_memory_mb):
 
 
 def workflow_rules() -> set[str]:
-    """Names of all rules of the workflow, from the Snakefile and rules/*.smk."""
-    sources = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
-    return {name for source in sources
-            for name in re.findall(r"^(?:rule|checkpoint) (\w+):", source.read_text(), re.M)}
+    """Names of all rules of the workflow, generated ones included (``snakemake --list-rules``)."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=REPO, capture_output=True, text=True,
+                            check=True)
+    return {line.strip() for line in result.stdout.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
 
 
 def submitted_job_ids(output: str) -> list[str]:

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from sgnoise.figures.grid import alpha_vs_width  # noqa: F401  (re-exported: this module was its home)
 from sgnoise.figures.style import (family_label, no_runs_figure, not_learned, not_learned_handle, not_learned_label,
                                   note_missing_runs, ok_runs_only, plot_not_learned, set_style, with_learned)
 
