@@ -17,3 +17,11 @@ def _positive_int(value, argument: str) -> int:
 def _num_parameters(module: nn.Module) -> int:
     """Number of scalar parameters of ``module`` (all of them, trainable or not)."""
     return sum(p.numel() for p in module.parameters())
+
+
+def _check_conv_arguments(batch_norm, **sizes) -> None:
+    """``batch_norm`` a bool and every size (keyword: value, checked in order) an int >= 1, else an error naming it."""
+    if not isinstance(batch_norm, bool):
+        raise TypeError(f"batch_norm must be a bool, got {type(batch_norm).__name__}")
+    for argument, value in sizes.items():
+        _positive_int(value, argument)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sgnoise.models._util import _num_parameters, _positive_int
+from sgnoise.models._util import _check_conv_arguments, _num_parameters, _positive_int
 
 # Stage widths as multiples of the base width w (w = 64 gives the standard VGG); "M": 2×2 max-pool.
 VGG_CONFIGS: dict[str, tuple] = {
@@ -135,11 +135,7 @@ class VGG(nn.Module):
         super().__init__()
         if variant not in VGG_CONFIGS:
             raise ValueError(f"variant must be one of {tuple(VGG_CONFIGS)}, got {variant!r}")
-        if not isinstance(batch_norm, bool):
-            raise TypeError(f"batch_norm must be a bool, got {type(batch_norm).__name__}")
-        _positive_int(num_classes, "num_classes")
-        _positive_int(in_channels, "in_channels")
-        _positive_int(width, "width")
+        _check_conv_arguments(batch_norm, num_classes=num_classes, in_channels=in_channels, width=width)
         self.variant, self.num_classes, self.batch_norm, self.width = variant, num_classes, batch_norm, width
         layers, channels = [], in_channels
         for item in VGG_CONFIGS[variant]:

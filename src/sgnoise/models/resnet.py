@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sgnoise.models._util import _num_parameters, _positive_int
+from sgnoise.models._util import _check_conv_arguments, _num_parameters
 
 
 def resnet_blocks(depth: int) -> int:
@@ -64,11 +64,7 @@ class ResNet(nn.Module):
     def __init__(self, depth: int, num_classes: int, width: int = 16, batch_norm: bool = True, in_channels: int = 3):
         super().__init__()
         n = resnet_blocks(depth)
-        if not isinstance(batch_norm, bool):
-            raise TypeError(f"batch_norm must be a bool, got {type(batch_norm).__name__}")
-        _positive_int(num_classes, "num_classes")
-        _positive_int(width, "width")
-        _positive_int(in_channels, "in_channels")
+        _check_conv_arguments(batch_norm, num_classes=num_classes, width=width, in_channels=in_channels)
         self.depth, self.num_classes, self.width, self.batch_norm = depth, num_classes, width, batch_norm
         self.stem = nn.Sequential()
         self.stem.add_module("conv", nn.Conv2d(in_channels, width, 3, padding=1, bias=not batch_norm))
