@@ -1,3 +1,5 @@
+# Datasets: download the archives of MNIST and CIFAR-10/100 (checksums, manifest) and prepare every dataset as one
+# normalised .npz in data.dir (sgnoise.data; docs/data.md). The default study's mnist5k installs with a package.
 rule download_dataset:
     output:
         f"{DATA_DIR}/{{dataset}}/MANIFEST.json",

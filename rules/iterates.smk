@@ -1,4 +1,4 @@
-# Heavy-tailed SGD iterates (issue 17; Gürbüzbalaban, Şimşekli & Zhu, ICML 2021; docs/iterates.md):
+# Heavy-tailed SGD iterates (Gürbüzbalaban, Şimşekli & Zhu, ICML 2021; docs/iterates.md):
 # online SGD chains on Gaussian linear regression, one job per dimension d, against the exact tail index;
 # FCN weight fluctuations, one job per network. Config: the `iterates:` block (schemas/iterates.schema.yaml).
 
