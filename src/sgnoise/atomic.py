@@ -43,6 +43,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed into place)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 

@@ -92,6 +92,7 @@ def with_learned_flags(runs: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_of_path(path) -> str:
+    """The run id of a per-run file ``results/runs/<run id>/<name>`` (its folder below results/runs/)."""
     return str(Path(path).parent).split("results/runs/", 1)[-1]
 
 

@@ -16,6 +16,7 @@ from sgnoise.atomic import atomic_path  # noqa: E402
 
 
 def set_style() -> None:
+    """The house style of every figure: seaborn's paper context, white grid."""
     import seaborn as sns  # imported here: it pulls in scipy.stats (≈ 1.5 s), which not every figure needs
 
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)

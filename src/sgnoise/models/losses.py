@@ -51,6 +51,7 @@ LOSS_AND_DELTA = {"nll": cross_entropy_and_delta, "hinge": linear_hinge_and_delt
 
 
 def get_loss(name: str):
+    """The loss function named ``name`` (LOSSES: nll, hinge); ValueError naming the choices otherwise."""
     try:
         return LOSSES[name]
     except KeyError:

@@ -66,6 +66,8 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
+    """The transformer block's MLP: Linear(width → hidden), GELU, Linear(hidden → width)."""
+
     def __init__(self, width: int, hidden: int):
         super().__init__()
         self.fc1 = nn.Linear(width, hidden)

@@ -56,6 +56,7 @@ class NoiseDumpError(RuntimeError):
 
 
 def checkpoint_key(iteration: int) -> str:
+    """HDF5 group name of the checkpoint at ``iteration`` in noise.h5: eight digits, zero-padded."""
     return f"{int(iteration):08d}"
 
 

@@ -50,6 +50,8 @@ def minibatch_gradients(model, loss_fn, inputs, targets, batches) -> torch.Tenso
 
 
 def partition_batches(n: int, batch_size: int, device="cpu") -> list[torch.Tensor]:
+    """Index tensors of the P = ⌊n / b⌋ disjoint mini-batches of the evaluation set, in order (the reference
+    code's fixed partition; the last n − P·b points are left out)."""
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, {n}] (the evaluation set size), got {batch_size}")
     k = n // batch_size

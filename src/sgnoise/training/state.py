@@ -85,6 +85,7 @@ def restore_rng(snapshot: dict, generators: dict[str, torch.Generator]) -> None:
 
 
 def checkpoint_file_name(iteration: int) -> str:
+    """File name of the saved checkpoint outputs at ``iteration`` (zero-padded, so names sort by iteration)."""
     return f"checkpoint-{int(iteration):08d}.npz"
 
 
