@@ -68,6 +68,25 @@ def test_the_module_import_graph_is_one_way():
             visit(name)
 
 
+# the floors of docs/architecture.md, bottom up: a module imports only modules on its own floor or below
+FLOORS = {"sgnoise": 0, "sgnoise.atomic": 0, "sgnoise.data": 0, "sgnoise.sde": 0, "sgnoise.stable": 0,
+          "sgnoise.noise.dump": 0, "sgnoise.study": 1, "sgnoise.tail": 2, "sgnoise.noise": 3, "sgnoise.aggregate": 3,
+          "sgnoise.models": 3, "sgnoise.training": 4, "sgnoise.iterates": 5, "sgnoise.figures": 6, "sgnoise.api": 7}
+
+
+def floor_of(module: str) -> int:
+    prefix = max((p for p in FLOORS if module == p or module.startswith(p + ".")), key=len)
+    return FLOORS[prefix]
+
+
+def test_every_import_goes_to_the_same_floor_or_below():
+    known = modules()
+    upward = [f"{name} (floor {floor_of(name)}) imports {other} (floor {floor_of(other)})"
+              for name, path in known.items() for other in sorted(imports_of(path, set(known)))
+              if floor_of(other) > floor_of(name)]
+    assert not upward, "imports that go up a floor:\n" + "\n".join(upward)
+
+
 def test_the_study_imports_no_stage_above_it():
     """The workflow's rules import sgnoise.study only: it must stay importable without torch, the estimators or
     the figures."""
