@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from sgnoise import tail
+from sgnoise.study.config import method_options_from_config
 from sgnoise.tail.dump_table import alpha_views
 
 DEFAULT_ALPHAS = (0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0)
@@ -249,16 +250,10 @@ def calibration_study(alphas=DEFAULT_CALIBRATION_ALPHAS, methods=tail.METHODS, r
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
 
 
-def _method_options(method_options: dict | None) -> dict:
-    from sgnoise.study.config import method_options_from_config
-
-    return method_options_from_config(method_options)
-
-
 def validation_tables(settings: dict, method_options: dict | None = None) -> dict:
     """Rule tail_validation's tables from the config's ``alpha.validation`` block: ``samples``
     (estimator_validation), ``summary`` (its bias and RMSE) and ``scale_mixture``."""
-    options, mixture = _method_options(method_options), settings["scale_mixture"]
+    options, mixture = method_options_from_config(method_options), settings["scale_mixture"]
     samples = estimator_validation(alphas=settings["alphas"], sizes=settings["sizes"], methods=settings["methods"],
                                    repeats=settings["repeats"], seed=settings["seed"], method_options=options)
     mixed = scale_mixture(log_scale_sds=mixture["log_scale_sds"], n_minibatches=mixture["n_minibatches"],
@@ -276,4 +271,4 @@ def calibration_table(settings: dict, method_options: dict | None = None) -> pd.
         replicates=calibration["replicates"], n_rows=calibration["n_rows"], n_columns=calibration["n_columns"],
         controls=calibration["controls"], test_columns=calibration["test_columns"], seed=calibration["seed"],
         pooled_columns=calibration["pooled_columns"], pooled_replicates=calibration["pooled_replicates"],
-        method_options=_method_options(method_options))
+        method_options=method_options_from_config(method_options))
